@@ -1,0 +1,3 @@
+from keylint.cli import main
+
+raise SystemExit(main())

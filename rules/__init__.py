@@ -1,0 +1,1 @@
+"""keylint's rules, one per module; imported as `keylint.rules` (never as a top-level `rules`)."""
