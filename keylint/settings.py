@@ -56,18 +56,27 @@ class Settings:
 
     def is_enabled(self, code: str, path: str | None = None) -> bool:
         """Prefix matching as ruff does: the longest matching prefix among select/ignore wins."""
-        from fnmatch import fnmatch
-
         if code == "KL001":
             return True  # a file that cannot be checked is always reported
         best_sel = max((len(p) for p in self.select + self.extend_select if code.startswith(p)), default=-1)
         ignores = list(self.ignore)
         if path is not None:
+            rel = self._relative_path(path)
             for pattern, codes in self.per_file_ignores:
-                if fnmatch(path, pattern) or fnmatch(path, "*/" + pattern):
+                if _glob_matches(pattern, rel):
                     ignores.extend(codes)
         best_ign = max((len(p) for p in ignores if code.startswith(p)), default=-1)
         return best_sel >= 0 and best_sel > best_ign
+
+    def _relative_path(self, path: str) -> str:
+        """`path` relative to the project root (where relative globs are anchored), with `/`."""
+        import os
+
+        if self.project_root and not path.startswith("<"):
+            rel = os.path.relpath(os.path.abspath(path), self.project_root)
+            if rel != ".." and not rel.startswith(".." + os.sep):
+                path = rel
+        return path.replace(os.sep, "/")
 
     def fingerprint(self) -> str:
         """Stable text of everything that changes findings (for the result cache key)."""
@@ -85,3 +94,9 @@ class Settings:
             "max_depth": self.max_depth,
         }
         return json.dumps(data, sort_keys=True)
+
+
+def _glob_matches(pattern: str, rel_path: str) -> bool:
+    from keylint.globs import glob_matches
+
+    return glob_matches(pattern, rel_path)

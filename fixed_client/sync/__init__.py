@@ -1,0 +1,1 @@
+"""The synchronous transport: grpcio channels, one owner thread per watch stream."""

@@ -1,0 +1,267 @@
+"""Sync watch transport: one owner thread per gRPC Watch stream feeding the sans-IO core.
+
+The owner thread reads the stream, applies each response to the core and hands deliveries to the
+watchers' queues; it also reconnects with backoff and re-creates every watcher from its next_rev.
+User threads add and remove watchers through the same lock (``Shared.lock``), which also guards
+the registry, so a stream leaves the registry in the same step in which it becomes empty.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import grpc
+
+from fixed_client._transport import is_auth_error, watch_stream_error
+from fixed_client.core.backoff import Backoff
+from fixed_client.core.convert import to_events
+from fixed_client.core.keys import StreamKey
+from fixed_client.core.watch import Delivery, Kind, WatcherState, WatchStreamCore
+from fixed_client.errors import EtcdError, WatchTimeout
+from fixed_client.proto import rpc_pb2
+from fixed_client.types import Event
+
+if TYPE_CHECKING:
+    from fixed_client.core.registry import StreamRegistry
+    from fixed_client.sync.connection import Connection
+
+_END = object()  # ends a request iterator / wakes a closed watch
+
+
+class Sink:
+    """Where the owner thread puts one watcher's events (lists) and its final error."""
+
+    __slots__ = ("queue", "created")
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[list[Event] | EtcdError | object] = queue.SimpleQueue()
+        self.created = threading.Event()
+
+    def deliver(self, delivery: Delivery[Sink]) -> None:
+        if delivery.kind is Kind.EVENTS:
+            self.queue.put(to_events(delivery.events))
+        elif delivery.kind is Kind.CREATED:
+            self.created.set()
+        else:
+            self.queue.put(delivery.error)
+            self.created.set()
+
+
+class Shared:
+    """State every stream of one client shares."""
+
+    def __init__(self, connection: Connection, registry: StreamRegistry[WatchStream]) -> None:
+        self.connection = connection
+        self.registry = registry
+        self.lock = threading.Lock()
+
+
+class WatchStream:
+    def __init__(self, shared: Shared, key: StreamKey) -> None:
+        self.stream_key = key
+        self.core: WatchStreamCore[Sink] = WatchStreamCore()
+        self._shared = shared
+        self._requests: queue.SimpleQueue[rpc_pb2.WatchRequest | object] | None = None
+        self._call: grpc.Call | None = None
+        self._retired = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fixed_client-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # -- called with shared.lock held ------------------------------------------------------
+    def flush_locked(self) -> None:
+        requests = self.core.take_requests()
+        if self._requests is not None:
+            for request in requests:
+                self._requests.put(request)
+
+    def remove_locked(self, state: WatcherState[Sink]) -> None:
+        self.core.remove(state)
+        self.flush_locked()
+        if self.core.is_empty():
+            self.retire_locked()
+
+    def retire_locked(self) -> None:
+        """Cancel the gRPC call (a half-close would leave the server stream open) and leave the registry."""
+        if self._retired:
+            return
+        self._retired = True
+        self._shared.registry.remove(self)
+        self._end_call_locked()
+        self._wake.set()
+
+    def _end_call_locked(self) -> None:
+        if self._requests is not None:
+            self._requests.put(_END)
+            self._requests = None
+        if self._call is not None:
+            self._call.cancel()  # type: ignore[no-untyped-call]
+            self._call = None
+
+    # -- owner thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = Backoff()
+        shared = self._shared
+        while True:
+            stubs = None
+            try:
+                stubs = shared.connection.current()
+                metadata = list(self.stream_key.pairs) + shared.connection.metadata()
+            except Exception:  # closed client or failed authentication: retry below
+                metadata = None
+            with shared.lock:
+                if self._retired:
+                    return
+                if stubs is not None and metadata is not None:
+                    self.core.connection_lost()
+                    requests: queue.SimpleQueue[rpc_pb2.WatchRequest | object] = queue.SimpleQueue()
+                    self._requests = requests
+                    self.flush_locked()
+                    call = stubs.watch.Watch(iter(requests.get, _END), metadata=metadata or None)
+                    self._call = call  # type: ignore[assignment]
+            if stubs is not None and metadata is not None:
+                halt = self._pump(call, backoff)
+                if halt is not None:
+                    self._fail_all(halt)
+                    return
+            with shared.lock:
+                if self._retired:
+                    return
+                self._end_call_locked()
+            if stubs is not None:
+                shared.connection.failover(stubs)
+            self._wake.wait(backoff.next_delay())
+
+    def _pump(self, call: Iterator[rpc_pb2.WatchResponse], backoff: Backoff) -> EtcdError | None:
+        """Feed responses to the core until the stream ends; a halting error is returned."""
+        shared = self._shared
+        try:
+            for resp in call:
+                backoff.reset()
+                with shared.lock:
+                    deliveries = self.core.receive(resp)
+                    self.flush_locked()
+                    if self.core.is_empty():
+                        self.retire_locked()
+                for delivery in deliveries:
+                    delivery.sink.deliver(delivery)
+        except grpc.RpcError as err:
+            rpc: grpc.Call = err  # type: ignore[assignment]
+            code, details = rpc.code(), rpc.details() or ""
+            if self._retired:
+                return None
+            if is_auth_error(code, details) and shared.connection.settings.username:
+                try:
+                    shared.connection.refresh_token(shared.connection.current_token())
+                except Exception:
+                    pass
+                return None
+            return watch_stream_error(code, details, shared.connection.settings)
+        return None
+
+    def _fail_all(self, error: EtcdError) -> None:
+        with self._shared.lock:
+            sinks = self.core.drop_all()
+            self.retire_locked()
+        for sink in sinks:
+            sink.queue.put(error)
+            sink.created.set()
+
+
+class Watch:
+    """A live watch: iterate for events; a context manager that cancels it on exit."""
+
+    def __init__(self, stream: WatchStream, state: WatcherState[Sink], deadline: float | None) -> None:
+        self._stream = stream
+        self._state = state
+        self._deadline = deadline
+        self._buffer: deque[Event] = deque()
+        self._error: EtcdError | None = None
+        self._closed = False
+        self._expired = False
+
+    @property
+    def revision(self) -> int:
+        """The latest revision this watch is known to have seen (events or its own progress)."""
+        return self._state.revision
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> Event:
+        if self._buffer:
+            return self._buffer.popleft()
+        sink = self._state.sink
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._closed:
+                return self._last()
+            timeout = None
+            if self._deadline is not None:
+                timeout = self._deadline - time.monotonic()
+                if timeout <= 0:
+                    # Cancel at once; what already arrived is still handed out, then WatchTimeout.
+                    self._expired = True
+                    self.close()
+                    continue
+            try:
+                item = sink.queue.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            if self._take(item):
+                return self._buffer.popleft()
+
+    def _take(self, item: object) -> bool:
+        """Buffer a delivered item; True when events were added."""
+        if isinstance(item, list):
+            self._buffer.extend(item)
+            return bool(item)
+        if isinstance(item, EtcdError):
+            self._error = item
+            self.close()
+        return False
+
+    def _last(self) -> Event:
+        """After close: events already received, then the error, WatchTimeout, or the end."""
+        sink = self._state.sink
+        while self._error is None:
+            try:
+                item = sink.queue.get_nowait()
+            except queue.Empty:
+                break
+            self._take(item)
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._error is None and self._expired:
+            self._error = WatchTimeout("watch deadline passed")
+        if self._error is not None:
+            raise self._error
+        raise StopIteration
+
+    def close(self) -> None:
+        """Leave the watch; the cancel is sent at once (and the stream cancelled if it was the last)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._stream._shared.lock:
+            self._stream.remove_locked(self._state)
+        self._state.sink.queue.put(_END)
+
+    cancel = close
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,283 @@
+"""The `keylint` command: `keylint check [PATH ...]`, `keylint rule CODE|--all`, `--version`.
+
+Exit codes: 0 no findings, 1 findings (KL001 included), 2 usage, config or internal error.
+Heavy modules (the engine and libcst, report formats) are imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from keylint._version import __version__
+
+if TYPE_CHECKING:
+    from keylint.diagnostics import Diagnostic
+    from keylint.report import SourceLines
+    from keylint.settings import Settings
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
+BUG_HINT = "hint: rerun with KEYLINT_DEBUG=1 for a traceback, and please report it"
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keylint", description="Find cache and map keys whose text changes between write and delete."
+    )
+    parser.add_argument("--version", action="version", version=f"keylint {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    check = commands.add_parser("check", help="check files and folders", description="Check files and folders.")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: .); - reads stdin")
+    check.add_argument("--select", action="append", default=None, metavar="CODES",
+                       help="comma-separated codes or prefixes to enable (replaces the configured selection)")
+    check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="codes or prefixes to disable")
+    check.add_argument("--extend-select", action="append", default=[], metavar="CODES",
+                       help="codes or prefixes to enable on top of the selection")
+    check.add_argument("--config", metavar="FILE", help="a pyproject.toml ([tool.keylint]) or keylint.toml")
+    check.add_argument("--output-format", choices=FORMATS, default="text")
+    check.add_argument("--output-file", metavar="FILE", help="write the report to FILE instead of stdout")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    check.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
+    check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    check.add_argument("--cache-dir", metavar="DIR", help="where the result cache lives (default .keylint_cache)")
+    check.add_argument("--force-exclude", action="store_true",
+                       help="apply exclude and .gitignore to paths passed explicitly too (for pre-commit)")
+    check.add_argument("--stdin-filename", metavar="PATH", help="the name of the file read from stdin")
+    check.add_argument("--fix", action="store_true", help="apply safe fixes")
+    check.add_argument("--unsafe-fixes", action="store_true", help="with --fix/--diff, apply unsafe fixes too")
+    check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    check.add_argument("--max-file-size", type=int, metavar="BYTES", help="larger files get KL001")
+    check.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
+
+    rule = commands.add_parser("rule", help="print a rule's documentation", description="Print rule docs.")
+    rule.add_argument("code", nargs="?", metavar="CODE")
+    rule.add_argument("--all", action="store_true", help="every rule")
+    rule.add_argument("--output-format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _write(text: str, output_file: str | None = None) -> None:
+    if output_file:
+        folder = os.path.dirname(os.path.abspath(output_file))
+        os.makedirs(folder, exist_ok=True)
+        with open(output_file, "w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
+            handle.write(text)
+        return
+    if not text:
+        return
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write(text)
+    else:
+        sys.stdout.flush()
+        buffer.write(text.encode("utf-8", "backslashreplace"))
+    sys.stdout.flush()
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.encode("utf-8", "backslashreplace").decode("utf-8") + "\n")
+
+
+# -- keylint rule ---------------------------------------------------------------------------
+
+
+def run_rule(args: argparse.Namespace) -> int:
+    from keylint.report import rule_docs
+
+    if bool(args.code) == bool(args.all):
+        raise UsageError("give one rule code, or --all")
+    docs = rule_docs()
+    if args.all:
+        chosen = list(docs.values())
+    else:
+        code = args.code.strip().upper()
+        if code not in docs:
+            raise UsageError(f"unknown rule code {args.code!r}; known codes: {', '.join(docs)}")
+        chosen = [docs[code]]
+    if args.output_format == "json":
+        import json
+        from dataclasses import asdict
+
+        _write(json.dumps([asdict(d) for d in chosen], indent=2, ensure_ascii=False) + "\n")
+    else:
+        _write("\n".join(doc.markdown() for doc in chosen))
+    return EXIT_CLEAN
+
+
+# -- keylint check --------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace, paths: Sequence[str]) -> Settings:
+    from keylint.config import discover_settings, split_codes, with_overrides
+
+    settings = discover_settings(paths, args.config)
+    return with_overrides(
+        settings,
+        select=split_codes(args.select) if args.select is not None else None,
+        ignore=split_codes(args.ignore),
+        extend_select=split_codes(args.extend_select),
+        max_file_size=args.max_file_size,
+    )
+
+
+def _check_stdin(args: argparse.Namespace, settings: Settings, lines: SourceLines) -> list[Diagnostic]:
+    from keylint import fixes
+    from keylint.discover import is_force_excluded
+    from keylint.runner import check_bytes, file_error
+
+    data = sys.stdin.buffer.read()
+    path = args.stdin_filename or "-"
+    if args.stdin_filename and args.force_exclude and is_force_excluded(args.stdin_filename, settings):
+        if args.fix:
+            _write_bytes(data)
+        return []
+    if len(data) > settings.max_file_size:
+        return [file_error(path, f"input is {len(data)} bytes, over max-file-size ({settings.max_file_size} bytes)")]
+    found = check_bytes(data, path, settings)
+    decoded = fixes.decode_source(data)
+    if decoded is not None:
+        lines.add(path, decoded.text)
+    if not (args.fix or args.diff):
+        return found
+    if decoded is None:  # nothing can be fixed; --fix still passes the input through unchanged
+        if args.fix and not args.diff:
+            _write_bytes(data)
+        return found
+    outcome = fixes.fix_text(
+        decoded.text, found, lambda text: check_bytes(text, path, settings), unsafe=args.unsafe_fixes
+    )
+    if outcome.error:
+        _err(f"keylint: {path}: {outcome.error}")
+    args.fixed_count = outcome.fixed
+    if args.diff:
+        args.diff_seen = bool(outcome.fixed)
+        _write(fixes.unified_diff(path, decoded.text, outcome.text))
+    else:
+        try:
+            _write_bytes(outcome.text.encode(decoded.encoding))
+        except UnicodeEncodeError:
+            _err(f"keylint: {path}: not fixed: the fixed text cannot be encoded as {decoded.encoding}")
+            _write_bytes(data)
+            return found
+    return outcome.remaining
+
+
+def _check_files(args: argparse.Namespace, paths: list[str], settings: Settings) -> tuple[list[str], list[Diagnostic]]:
+    from keylint.runner import iter_file_results
+
+    files: list[str] = []
+    found: list[Diagnostic] = []
+    if not (args.fix or args.diff):
+        for result in iter_file_results(paths, settings, force_exclude=args.force_exclude):
+            files.append(result.path)
+            found.extend(result.diagnostics)
+        return files, found
+
+    from keylint.discover import discover
+    from keylint.fixes import fix_file
+    from keylint.runner import file_error
+
+    discovery = discover(paths, settings, force_exclude=args.force_exclude)
+    found.extend(file_error(p.path, p.message) for p in discovery.problems)
+    diffs = []
+    for path in discovery.files:
+        outcome = fix_file(path, settings, unsafe=args.unsafe_fixes, write=not args.diff)
+        files.append(path)
+        found.extend(outcome.remaining)
+        args.fixed_count += outcome.fixed
+        if outcome.message:
+            _err(f"keylint: {path}: {outcome.message}")
+        if outcome.diff:
+            diffs.append(outcome.diff)
+    if args.diff:
+        args.diff_seen = bool(diffs)
+        _write("".join(diffs))
+    found.sort(key=lambda d: d.sort_key())
+    return files, found
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from keylint.report import ReportContext, SourceLines, get_renderer
+
+    paths: list[str] = args.paths or (["-"] if args.stdin_filename else ["."])
+    use_stdin = "-" in paths
+    if use_stdin and len(paths) > 1:
+        raise UsageError("`-` (stdin) cannot be combined with other paths")
+    if args.diff and args.output_file is None and args.output_format != "text":
+        raise UsageError("--diff prints a diff on stdout; pick --output-file for a machine-readable report")
+    args.fixed_count, args.diff_seen = 0, False
+    settings = _settings(args, [args.stdin_filename or "."] if use_stdin else paths)
+    lines = SourceLines()
+    if use_stdin:
+        found = _check_stdin(args, settings, lines)
+        files = [args.stdin_filename or "-"]
+    else:
+        files, found = _check_files(args, paths, settings)
+
+    context = ReportContext(
+        files=files, lines=lines, fixed=0 if args.diff else args.fixed_count, statistics=args.statistics,
+        would_fix=args.fixed_count if args.diff else 0,
+        quiet=args.quiet, version=__version__,
+    )  # fmt: skip
+    report = get_renderer(args.output_format)(found, context)
+    to_stderr = (args.diff or (use_stdin and args.fix)) and args.output_file is None
+    if to_stderr:  # stdout carries the diff or the fixed source
+        if report:
+            sys.stderr.write(report)
+    else:
+        _write(report, args.output_file)
+    if args.exit_zero:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if found or args.diff_seen else EXIT_CLEAN
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "rule":
+        return run_rule(args)
+    return run_check(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from keylint.config import ConfigError
+
+    try:
+        return _main(argv)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (EXIT_CLEAN if exc.code is None else EXIT_ERROR)
+    except (UsageError, ConfigError) as exc:
+        _err(f"keylint: error: {exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("keylint: interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`keylint check | head`): stop quietly, as other CLI tools do.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_FINDINGS
+    except Exception as exc:
+        if os.environ.get("KEYLINT_DEBUG") == "1":
+            raise
+        _err(f"keylint: internal error: {type(exc).__name__}: {exc}")
+        _err(BUG_HINT)
+        return EXIT_ERROR

@@ -1,0 +1,114 @@
+"""Guarded reading and parsing: bytes -> text -> `ast` -> libcst, never raising for bad input.
+
+Each stage reports a `ParseFailure` (which the engine turns into KL001) instead of an exception:
+undecodable bytes (PEP 263 coding cookies and a UTF-8 BOM are honoured), NUL bytes, files over
+the size cap, syntax errors, and nesting deeper than the depth cap. `ast.parse` runs first because
+CPython's parser rejects pathological input quickly, while libcst recurses (RecursionError near
+1,000 levels; segfaults reported around 3,000 nested parentheses); the depth is measured on the
+`ast` tree iteratively, before libcst ever sees the text.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why a file cannot be checked; `line`/`column` are 1-based (column in code points)."""
+
+    message: str
+    line: int = 1
+    column: int = 1
+
+
+def _line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def decode_source(source: str | bytes, max_size: int) -> str | ParseFailure:
+    """Text of `source`, or why it has none. Bytes are decoded as Python would decode the file."""
+    if isinstance(source, str):
+        if len(source) > max_size or len(source.encode("utf-8", "surrogatepass")) > max_size:
+            return ParseFailure(f"file is larger than the {max_size}-byte limit")
+        nul = source.find("\0")
+        if nul >= 0:
+            return ParseFailure(f"source contains a NUL character at offset {nul}", source.count("\n", 0, nul) + 1)
+        return source[1:] if source.startswith("\ufeff") else source
+    if len(source) > max_size:
+        return ParseFailure(f"file is {len(source)} bytes, larger than the {max_size}-byte limit")
+    nul = source.find(b"\0")
+    if nul >= 0:
+        return ParseFailure(f"source contains a NUL byte at byte {nul}", _line_of_offset(source, nul))
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError as exc:  # unknown encoding in the cookie, or a BOM with a non-UTF-8 cookie
+        return ParseFailure(f"cannot decode: {exc.msg if hasattr(exc, 'msg') else exc}")
+    try:
+        return source.decode(encoding)  # "utf-8-sig" drops the BOM
+    except UnicodeDecodeError as exc:
+        shown = "UTF-8" if encoding in ("utf-8", "utf-8-sig") else encoding
+        return ParseFailure(f"cannot decode as {shown} at byte {exc.start}", _line_of_offset(source, exc.start))
+    except LookupError:
+        return ParseFailure(f"cannot decode: unknown encoding {encoding!r}")
+
+
+def parse_ast(text: str, path: str) -> ast.Module | ParseFailure:
+    try:
+        return ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        column = exc.offset or 1
+        return ParseFailure(f"syntax error: {exc.msg} (line {line})", line, max(column, 1))
+    except (RecursionError, MemoryError):
+        return ParseFailure("nesting too deep to parse")
+    except (ValueError, OverflowError, UnicodeError) as exc:
+        return ParseFailure(f"cannot parse: {exc}")
+
+
+def nesting_depth(tree: ast.AST) -> int:
+    """Deepest node of `tree`, counted without recursion (the tree may be arbitrarily deep)."""
+    best = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    pop, push = stack.pop, stack.append
+    node_type = ast.AST
+    while stack:
+        node, depth = pop()
+        if depth > best:
+            best = depth
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, node_type):
+                push((value, depth + 1))
+            elif type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push((item, depth + 1))
+    return best
+
+
+def check_depth(tree: ast.AST, max_depth: int) -> ParseFailure | None:
+    depth = nesting_depth(tree)
+    if depth > max_depth:
+        return ParseFailure(f"nesting depth {depth} exceeds the limit of {max_depth}")
+    return None
+
+
+def parse_cst(text: str) -> cst.Module | ParseFailure:
+    import libcst
+
+    try:
+        return libcst.parse_module(text)
+    except libcst.ParserSyntaxError as exc:
+        return ParseFailure(f"syntax error: {exc.message} (line {exc.raw_line})", exc.raw_line, exc.raw_column + 1)
+    except (RecursionError, MemoryError):
+        return ParseFailure("nesting too deep to parse")
+    except Exception as exc:  # libcst's native parser raises assorted errors on odd input
+        return ParseFailure(f"cannot parse: {type(exc).__name__}: {exc}")
