@@ -72,12 +72,14 @@ class Churn:
                 futures = [f for f in futures if not f.done()]
                 futures += [pool.submit(self.worker, i) for i in range(self.args.workers)]
                 second += 1
-                time.sleep(max(0.0, t0 + second - time.monotonic()))
+                # Sample mid-second, while waiters are still watching their predecessors.
+                time.sleep(max(0.0, t0 + second - 0.5 - time.monotonic()))
                 if second >= next_sample:
                     rows.append(self.sample(time.monotonic() - t0))
                     if callable(on_row):
                         on_row(rows[-1])
                     next_sample += interval
+                time.sleep(max(0.0, t0 + second - time.monotonic()))
             for f in futures:
                 f.result(timeout=60)
         time.sleep(1.0)  # let the last cancels and revokes land

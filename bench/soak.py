@@ -29,7 +29,7 @@ def main() -> None:
     flat = all(first[HEADERS.index(h)] == last[HEADERS.index(h)] for h in leak_columns)
     print(f"first sample: {dict(zip(HEADERS, first))}")
     print(f"last sample:  {dict(zip(HEADERS, last))}")
-    rss_growth = float(rows[-2][6]) - float(mid[6]) if len(rows) > 3 else 0.0  # after warm-up
+    rss_growth = float(str(rows[-2][6])) - float(str(mid[6])) if len(rows) > 3 else 0.0  # after warm-up
     print(f"streams/watchers/leases back to start: {flat}; RSS growth after the first interval: {rss_growth:+.1f} MB")
     sys.exit(0 if flat else 1)
 

@@ -24,13 +24,13 @@ from fixed_client.types import Event, KeyValue
 
 __all__ = [
     "Client",
-    "KeyValue",
+    "CompactedError",
+    "EtcdConnectionError",
     "Event",
+    "KeyValue",
     "Lease",
     "Lock",
-    "CompactedError",
+    "LockTimeout",
     "WatchCanceledError",
     "WatchTimeout",
-    "LockTimeout",
-    "EtcdConnectionError",
 ]

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 import grpc
 
-from fixed_client.errors import CompactedError, EtcdConnectionError, EtcdError, MessageTooLargeError
+from fixed_client.errors import (
+    CompactedError,
+    EtcdConnectionError,
+    EtcdError,
+    MessageTooLargeError,
+)
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -87,7 +92,6 @@ def make_settings(
 def channel_options(settings: Settings) -> list[tuple[str, int | str]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
         # etcd closes connections that ping more often than every 5 s (--grpc-keepalive-min-time).
         ("grpc.keepalive_time_ms", 10_000),
         ("grpc.keepalive_timeout_ms", 5_000),

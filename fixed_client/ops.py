@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fixed_client.core.requests import check_int, delete_request, lease_id, put_request, range_request, to_bytes
+from fixed_client.core.requests import (
+    check_int,
+    delete_request,
+    lease_id,
+    put_request,
+    range_request,
+    to_bytes,
+)
 from fixed_client.proto import rpc_pb2
 
 _Compare = rpc_pb2.Compare

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keylint._version import __version__
@@ -26,6 +27,14 @@ BUG_HINT = "hint: rerun with KEYLINT_DEBUG=1 for a traceback, and please report 
 
 class UsageError(Exception):
     pass
+
+
+@dataclass
+class FixTally:
+    """What --fix/--diff did over the run (for the summary and the exit code)."""
+
+    fixed: int = 0
+    diff_shown: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +145,7 @@ def _settings(args: argparse.Namespace, paths: Sequence[str]) -> Settings:
     )
 
 
-def _check_stdin(args: argparse.Namespace, settings: Settings, lines: SourceLines) -> list[Diagnostic]:
+def _check_stdin(args: argparse.Namespace, settings: Settings, lines: SourceLines, tally: FixTally) -> list[Diagnostic]:
     from keylint import fixes
     from keylint.discover import is_force_excluded
     from keylint.runner import check_bytes, file_error
@@ -148,6 +157,8 @@ def _check_stdin(args: argparse.Namespace, settings: Settings, lines: SourceLine
             _write_bytes(data)
         return []
     if len(data) > settings.max_file_size:
+        if args.fix and not args.diff:
+            _write_bytes(data)  # --fix on stdin always gives the text back
         return [file_error(path, f"input is {len(data)} bytes, over max-file-size ({settings.max_file_size} bytes)")]
     found = check_bytes(data, path, settings)
     decoded = fixes.decode_source(data)
@@ -164,9 +175,9 @@ def _check_stdin(args: argparse.Namespace, settings: Settings, lines: SourceLine
     )
     if outcome.error:
         _err(f"keylint: {path}: {outcome.error}")
-    args.fixed_count = outcome.fixed
+    tally.fixed = outcome.fixed
     if args.diff:
-        args.diff_seen = bool(outcome.fixed)
+        tally.diff_shown = bool(outcome.fixed)
         _write(fixes.unified_diff(path, decoded.text, outcome.text))
     else:
         try:
@@ -178,7 +189,9 @@ def _check_stdin(args: argparse.Namespace, settings: Settings, lines: SourceLine
     return outcome.remaining
 
 
-def _check_files(args: argparse.Namespace, paths: list[str], settings: Settings) -> tuple[list[str], list[Diagnostic]]:
+def _check_files(
+    args: argparse.Namespace, paths: list[str], settings: Settings, tally: FixTally
+) -> tuple[list[str], list[Diagnostic]]:
     from keylint.runner import iter_file_results
 
     files: list[str] = []
@@ -200,16 +213,16 @@ def _check_files(args: argparse.Namespace, paths: list[str], settings: Settings)
         outcome = fix_file(path, settings, unsafe=args.unsafe_fixes, write=not args.diff)
         files.append(path)
         found.extend(outcome.remaining)
-        args.fixed_count += outcome.fixed
+        tally.fixed += outcome.fixed
         if outcome.message:
             _err(f"keylint: {path}: {outcome.message}")
         if outcome.diff:
             diffs.append(outcome.diff)
     if args.diff:
-        args.diff_seen = bool(diffs)
+        tally.diff_shown = bool(diffs)
         _write("".join(diffs))
     found.sort(key=lambda d: d.sort_key())
-    return files, found
+    return sorted(files + [p.path for p in discovery.problems]), found
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -221,18 +234,18 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError("`-` (stdin) cannot be combined with other paths")
     if args.diff and args.output_file is None and args.output_format != "text":
         raise UsageError("--diff prints a diff on stdout; pick --output-file for a machine-readable report")
-    args.fixed_count, args.diff_seen = 0, False
+    tally = FixTally()
     settings = _settings(args, [args.stdin_filename or "."] if use_stdin else paths)
     lines = SourceLines()
     if use_stdin:
-        found = _check_stdin(args, settings, lines)
+        found = _check_stdin(args, settings, lines, tally)
         files = [args.stdin_filename or "-"]
     else:
-        files, found = _check_files(args, paths, settings)
+        files, found = _check_files(args, paths, settings, tally)
 
     context = ReportContext(
-        files=files, lines=lines, fixed=0 if args.diff else args.fixed_count, statistics=args.statistics,
-        would_fix=args.fixed_count if args.diff else 0,
+        files=files, lines=lines, fixed=0 if args.diff else tally.fixed, statistics=args.statistics,
+        would_fix=tally.fixed if args.diff else 0,
         quiet=args.quiet, version=__version__,
     )  # fmt: skip
     report = get_renderer(args.output_format)(found, context)
@@ -244,7 +257,7 @@ def run_check(args: argparse.Namespace) -> int:
         _write(report, args.output_file)
     if args.exit_zero:
         return EXIT_CLEAN
-    return EXIT_FINDINGS if found or args.diff_seen else EXIT_CLEAN
+    return EXIT_FINDINGS if found or tally.diff_shown else EXIT_CLEAN
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -121,14 +121,12 @@ def validate_codes(codes: Iterable[str], where: str, key: str) -> tuple[str, ...
             code = "KL"
         if not CODE_PATTERN.match(code):
             raise ConfigError(where, key, f"unknown rule code {raw!r} (expected a code like KL101 or a prefix like KL1)")
-        if len(code) == 5:
+        # Family prefixes (KL, KL1 ... KL9) are always valid; longer codes must name known rules.
+        if len(code) > 3:
             known = known if known is not None else _known_codes()
-            if known is not None and code not in known:
-                raise ConfigError(where, key, f"unknown rule code {raw!r}; known codes: {', '.join(sorted(known))}")
-        elif (known := known if known is not None else _known_codes()) is not None and not any(
-            k.startswith(code) for k in known
-        ):
-            raise ConfigError(where, key, f"rule prefix {raw!r} matches no rule")
+            if known is not None and not any(k.startswith(code) for k in known):
+                what = "rule code" if len(code) == 5 else "rule prefix"
+                raise ConfigError(where, key, f"unknown {what} {raw!r}; known codes: {', '.join(sorted(known))}")
         result.append(code)
     return tuple(result)
 

@@ -1,14 +1,148 @@
-"""PLACEHOLDER until the key-flow engine lands (issue 2). Contract:
+"""One file through the pipeline: decode -> ast (syntax, depth) -> libcst -> keyflow -> rules ->
+positions -> suppressions. Never raises for bad input: every failure becomes a KL001 finding.
 
-check_source(source, path, settings) -> list[Diagnostic], sorted by position, suppressions applied,
-KL001 for undecodable/unparsable/oversized input; never raises for bad input.
+`check_source(source, path, settings) -> list[Diagnostic]`, sorted by (line, column, code).
+Positions come from libcst's PositionProvider, resolved only when a rule reported something.
 """
 
 from __future__ import annotations
 
-from keylint.diagnostics import Diagnostic
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from keylint.diagnostics import ChainStep, Diagnostic, Edit, Fix, Position
+from keylint.parsing import ParseFailure, check_depth, decode_source, parse_ast, parse_cst
 from keylint.settings import Settings
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from keylint.rule import Finding, NodeFix, Rule
+
+KL001 = "KL001"
+
+
+def _failure(path: str, failure: ParseFailure) -> list[Diagnostic]:
+    return [Diagnostic(KL001, failure.message, path, failure.line, failure.column, failure.line, failure.column + 1)]
+
+
+def enabled_rules(settings: Settings, path: str) -> list[type[Rule]]:
+    from keylint.registry import all_rules
+
+    return [rule for code, rule in all_rules().items() if code != KL001 and settings.is_enabled(code, path)]
 
 
 def check_source(source: str | bytes, path: str, settings: Settings) -> list[Diagnostic]:
-    raise NotImplementedError("engine not built yet")
+    try:
+        return _check(source, path, settings)
+    except (RecursionError, MemoryError) as exc:
+        return _failure(path, ParseFailure(f"nesting too deep to analyse ({type(exc).__name__})"))
+
+
+def _check(source: str | bytes, path: str, settings: Settings) -> list[Diagnostic]:
+    text = decode_source(source, settings.max_file_size)
+    if isinstance(text, ParseFailure):
+        return _failure(path, text)
+    tree = parse_ast(text, path)
+    if isinstance(tree, ParseFailure):
+        return _failure(path, tree)
+    too_deep = check_depth(tree, settings.max_depth)
+    if too_deep is not None:
+        return _failure(path, too_deep)
+    rules = enabled_rules(settings, path)
+    if not rules:
+        return []
+    module = parse_cst(text)
+    if isinstance(module, ParseFailure):
+        return _failure(path, module)
+    return run_rules(module, text, path, settings, rules)
+
+
+def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
+    from keylint.keyflow import ModuleAnalysis
+
+    analysis = ModuleAnalysis(module, settings)
+    findings: list[Finding] = []
+    errors: list[Diagnostic] = []
+    for rule_class in rules:
+        rule = rule_class(settings)
+        try:
+            for finding in rule.check(analysis):
+                finding.code = rule_class.code
+                findings.append(finding)
+        except Exception as exc:  # a rule bug must not lose the file's other findings
+            errors.append(Diagnostic(KL001, f"internal error in rule {rule_class.code}: {type(exc).__name__}: {exc}", path, 1, 1, 1, 2))
+    if not findings:
+        return errors
+    return sorted(errors + _to_diagnostics(module, text, path, findings), key=lambda d: (d.line, d.column, d.code, d.end_line, d.end_column, d.message))
+
+
+def _to_diagnostics(module: cst.Module, text: str, path: str, findings: list[Finding]) -> list[Diagnostic]:
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from keylint.suppress import Suppressions
+
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    suppressions = Suppressions(text) if ("noqa" in text or "keylint" in text) else None
+    seen: set[tuple[str, int, int, int, int]] = set()
+    found: list[Diagnostic] = []
+
+    def where(node: cst.CSTNode) -> tuple[int, int, int, int] | None:
+        span = positions.get(node)
+        if span is None:
+            return None
+        return span.start.line, span.start.column + 1, span.end.line, span.end.column + 1
+
+    for finding in findings:
+        span = where(finding.node)
+        if span is None:
+            continue
+        code = finding.code or ""
+        key = (code, *span)
+        if key in seen:
+            continue
+        if suppressions is not None:
+            lines = [span[0]]
+            statement = where(finding.statement) if finding.statement is not None else None
+            if statement is not None:
+                lines.append(statement[2])
+            if suppressions.is_suppressed(code, tuple(lines)):
+                continue
+        seen.add(key)
+        source = where(finding.source) if finding.source is not None else None
+        chain = []
+        for node, note in finding.chain:
+            step = where(node)
+            if step is not None:
+                chain.append(ChainStep(step[0], step[1], note))
+        found.append(
+            Diagnostic(
+                code=code,
+                message=finding.message,
+                path=path,
+                line=span[0],
+                column=span[1],
+                end_line=span[2],
+                end_column=span[3],
+                source=Position(source[0], source[1]) if source else None,
+                chain=tuple(chain),
+                fix=_fix(finding.fix, where),
+            )
+        )
+    return found
+
+
+def _fix(fix: NodeFix | Fix | None, where: object) -> Fix | None:
+    from keylint.rule import NodeFix
+
+    if fix is None or isinstance(fix, Fix):
+        return fix
+    assert isinstance(fix, NodeFix)
+    edits = []
+    for edit in fix.edits:
+        span = where(edit.node)  # type: ignore[operator]
+        if span is None:
+            return None
+        edits.append(Edit(span[0], span[1], span[2], span[3], edit.content))
+    return Fix(fix.applicability, fix.message, tuple(edits))

@@ -49,8 +49,11 @@ def decode_source(source: str | bytes, max_size: int) -> str | ParseFailure:
         return ParseFailure(f"source contains a NUL byte at byte {nul}", _line_of_offset(source, nul))
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
-    except SyntaxError as exc:  # unknown encoding in the cookie, or a BOM with a non-UTF-8 cookie
-        return ParseFailure(f"cannot decode: {exc.msg if hasattr(exc, 'msg') else exc}")
+    except SyntaxError as exc:  # unknown encoding in the cookie, a BOM with another cookie, or bad UTF-8
+        message = str(exc.msg if hasattr(exc, "msg") else exc)
+        if "invalid or missing encoding declaration" not in message:
+            return ParseFailure(f"cannot decode: {message}")
+        encoding = "utf-8-sig" if source.startswith(b"\xef\xbb\xbf") else "utf-8"  # locate the bad byte below
     try:
         return source.decode(encoding)  # "utf-8-sig" drops the BOM
     except UnicodeDecodeError as exc:

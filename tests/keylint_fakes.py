@@ -4,8 +4,9 @@ It keeps the engine's contract (KL001 for undecodable/unparsable input, selectio
 sorted, never raises) with trivially predictable findings, so the tests of the CLI, the formats
 and the fixer do not depend on what the real rules decide:
 - KL101 at every `str(ctx)`, with a two-step chain;
-- KL501 at every `json.dumps(NAME)` without sort_keys, with an *unsafe* fix adding it;
-- KL502 at every `",".join(NAME)`, with a *safe* fix wrapping NAME in sorted().
+- KL102 at every `json.dumps(NAME)` without sort_keys, with an *unsafe* fix adding it;
+- KL201 at every `",".join(NAME)`, with a *safe* fix wrapping NAME in sorted().
+(Registered codes are reused so that selection flags validate; the messages are made up.)
 """
 
 from __future__ import annotations
@@ -53,13 +54,13 @@ def fake_check_source(source: str | bytes, path: str, settings: Settings) -> lis
         for m in _DUMPS.finditer(line):
             s, e = m.start(1) + 1, m.end(1) + 1
             fix = Fix("unsafe", "add sort_keys=True", (Edit(number, e, number, e, ", sort_keys=True"),))
-            found.append(Diagnostic("KL501", "dict text depends on insertion order", path, number, m.start() + 1,
+            found.append(Diagnostic("KL102", "dict text depends on insertion order", path, number, m.start() + 1,
                                     number, m.end() + 1, fix=fix))  # fmt: skip
             del s
         for m in _JOIN.finditer(line):
             s, e = m.start(1) + 1, m.end(1) + 1
             fix = Fix("safe", "sort before joining", (Edit(number, s, number, e, f"sorted({m.group(1)})"),))
-            found.append(Diagnostic("KL502", "set order varies between processes", path, number, m.start() + 1,
+            found.append(Diagnostic("KL201", "set order varies between processes", path, number, m.start() + 1,
                                     number, m.end() + 1, fix=fix))  # fmt: skip
     found = [d for d in found if settings.is_enabled(d.code, path)]
     return sorted(found, key=Diagnostic.sort_key)

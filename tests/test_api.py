@@ -12,10 +12,10 @@ import keylint
 from keylint.config import ConfigError
 from keylint.settings import Settings
 
-pytestmark = pytest.mark.usefixtures("fake_engine")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def test_check_source_defaults_select_and_config(tmp_path: Path) -> None:
+def test_check_source_defaults_select_and_config(tmp_path: Path, fake_engine: None) -> None:  # noqa: F811
     found = keylint.check_source(LEAKY)
     assert [(d.code, d.path, d.line) for d in found] == [("KL101", "<string>", 2)]
     assert isinstance(found[0], keylint.Diagnostic) and dataclasses.is_dataclass(found[0])
@@ -35,7 +35,7 @@ def test_check_source_defaults_select_and_config(tmp_path: Path) -> None:
         keylint.check_source(LEAKY, select=["bogus"])
 
 
-def test_check_paths_discovers_config_like_the_cli(tmp_path: Path) -> None:
+def test_check_paths_discovers_config_like_the_cli(tmp_path: Path, fake_engine: None) -> None:  # noqa: F811
     (tmp_path / "pyproject.toml").write_text('[tool.keylint]\nextend-exclude = ["vendor"]\n')
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.py").write_text(LEAKY)
@@ -47,3 +47,14 @@ def test_check_paths_discovers_config_like_the_cli(tmp_path: Path) -> None:
     assert list(keylint.check_paths([tmp_path / "src"], select=["KL2"])) == []
     with pytest.raises(ConfigError):
         keylint.check_paths([tmp_path], config=tmp_path / "nope.toml")
+
+
+def test_real_engine_on_the_fixtures() -> None:
+    leaky_text = (FIXTURES / "leaky_watcher.py").read_text(encoding="utf-8")
+    from_source = keylint.check_source(leaky_text, "leaky_watcher.py")
+    assert from_source and {d.code for d in from_source} == {"KL101"}
+    from_paths = list(keylint.check_paths([FIXTURES / "leaky_watcher.py", FIXTURES / "stable_watcher.py"]))
+    assert [(d.line, d.column, d.message) for d in from_paths] == [(d.line, d.column, d.message) for d in from_source]
+    assert {Path(d.path).name for d in from_paths} == {"leaky_watcher.py"}
+    assert keylint.check_source(leaky_text, select=["KL2"]) == []
+    assert keylint.check_source(b"\xff\xfe\x00 def (")[0].code == "KL001"

@@ -18,7 +18,7 @@ from keylint.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
-pytestmark = pytest.mark.usefixtures("fake_engine")
+SARIF_SCHEMA = REPO.parent / "shared" / "data" / "sarif-schema-2.1.0.json"
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -31,7 +31,15 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current folder; the real engine checks what the test writes there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_engine: None) -> Path:  # noqa: F811
+    """Files checked by the stand-in engine (predictable findings for the CLI's own behaviour)."""
     write(tmp_path / "pyproject.toml", "[tool.keylint]\nexclude = ['ignored']\n")
     write(tmp_path / "leaky.py", LEAKY)
     write(tmp_path / "clean.py", CLEAN)
@@ -68,10 +76,11 @@ def test_selection_flags(project: Path, capsys: pytest.CaptureFixture[str]) -> N
         code, out, _ = run(capsys, "check", "mixed.py", "--output-format", "json", *flags)
         return [d["code"] for d in json.loads(out)]
 
-    assert codes() == ["KL101", "KL501", "KL502"]
-    assert codes("--select", "KL1") == ["KL101"]
-    assert codes("--select", "KL1,KL5", "--ignore", "KL502") == ["KL101", "KL501"]
-    assert codes("--select", "KL1", "--extend-select", "KL50") == ["KL101", "KL501", "KL502"]
+    assert codes() == ["KL101", "KL102", "KL201"]
+    assert codes("--select", "KL1") == ["KL101", "KL102"]
+    assert codes("--select", "KL1,KL2", "--ignore", "KL201") == ["KL101", "KL102"]
+    assert codes("--select", "KL101", "--extend-select", "KL2") == ["KL101", "KL201"]
+    assert codes("--select", "KL10", "--ignore", "KL102") == ["KL101"]
     assert codes("--ignore", "KL") == []
 
 
@@ -124,31 +133,79 @@ def test_output_file_and_statistics(project: Path, capsys: pytest.CaptureFixture
     target = project / "reports" / "out.json"
     code, out, _ = run(capsys, "check", ".", "--output-format", "json", "--output-file", str(target))
     assert code == 1 and out == ""
-    assert [d["code"] for d in json.loads(target.read_text())] == ["KL101", "KL101", "KL101", "KL501"]
+    assert [d["code"] for d in json.loads(target.read_text())] == ["KL101", "KL101", "KL101", "KL102"]
     code, out, _ = run(capsys, "check", ".", "--statistics")
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].split("\t")[:2] == ["3", "KL101"] and lines[1].split("\t")[:2] == ["1", "KL501"]
+    assert lines[0].split("\t")[:2] == ["3", "KL101"] and lines[1].split("\t")[:2] == ["1", "KL102"]
     assert lines[-1] == "Found 4 findings."
     code, out, _ = run(capsys, "check", ".", "--statistics", "--output-format", "json")
-    assert [(r["code"], r["count"]) for r in json.loads(out)] == [("KL101", 3), ("KL501", 1)]
+    assert [(r["code"], r["count"]) for r in json.loads(out)] == [("KL101", 3), ("KL102", 1)]
 
 
-def test_bad_files_and_a_thousand_files_without_traceback(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = project / "bad"
+def test_bad_files_and_a_thousand_files_without_traceback(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = workdir / "bad"
     write(bad / "latin1.py", b"s = '\xe9t\xe9'\n")
+    write(bad / "latin1_cookie.py", b"# -*- coding: latin-1 -*-\ns = '\xe9t\xe9'\n")
     write(bad / "empty.py", b"")
     write(bad / "syntax.py", "def broken(:\n")
     write(bad / "nul.py", b"x = 1\x00\n")
+    write(bad / "crlf.py", b"def f(streams, ctx):\r\n    streams[str(ctx)] = 1\r\n")
+    write(bad / "mixed.py", b"x = 1\r\ny = 2\rz = 3\n")
+    write(bad / "py2.py", "print 'hello'\n")
     for i in range(1000):
         write(bad / "many" / f"m{i:04}.py", f"def f{i}(streams, ctx):\n    streams[str(ctx)] = {i}\n")
     code, out, err = run(capsys, "check", "bad", "--output-format", "json")
     findings = json.loads(out)
     assert code == 1 and err == ""
     by_path = {Path(d["path"]).name: d["code"] for d in findings if "many" not in d["path"]}
-    assert by_path == {"latin1.py": "KL001", "syntax.py": "KL001", "nul.py": "KL001"}
-    assert sum(1 for d in findings if "many" in d["path"]) == 1000
+    assert by_path == {"latin1.py": "KL001", "syntax.py": "KL001", "nul.py": "KL001", "py2.py": "KL001", "crlf.py": "KL101"}
+    assert sum(1 for d in findings if "many" in d["path"] and d["code"] == "KL101") == 1000
     assert [d["path"] for d in findings] == sorted(d["path"] for d in findings)
+    code, out, err = run(capsys, "check", "bad")
+    assert code == 1 and "Traceback" not in out + err and out.endswith("Found 1005 findings.\n")
+
+
+def test_real_findings_in_every_format(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    write(workdir / "pkg" / "leaky_watcher.py", (FIXTURES / "leaky_watcher.py").read_text(encoding="utf-8"))
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "json")
+    expected = json.loads(out)
+    assert code == 1 and len(expected) >= 2 and {d["code"] for d in expected} == {"KL101"}
+
+    code, out, _ = run(capsys, "check", "pkg")
+    assert out.startswith(f"{os.path.join('pkg', 'leaky_watcher.py')}:{expected[0]['line']}:{expected[0]['column']}: KL101 ")
+    assert f"  = {expected[0]['chain'][0]['line']}:{expected[0]['chain'][0]['column']}: " in out
+
+    assert SARIF_SCHEMA.is_file(), f"SARIF schema missing at {SARIF_SCHEMA} (CI provides ../shared/data)"
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "sarif")
+    log = json.loads(out)
+    jsonschema.validate(log, json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
+    results = log["runs"][0]["results"]
+    assert [(r["locations"][0]["physicalLocation"]["region"]["startLine"], r["ruleId"]) for r in results] == [
+        (d["line"], d["code"]) for d in expected
+    ]
+    assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "pkg/leaky_watcher.py" for r in results)
+    assert len(results[0]["codeFlows"][0]["threadFlows"][0]["locations"]) == len(expected[0]["chain"])
+    assert "KL101" in {r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]}
+
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "github")
+    assert out.splitlines()[0].startswith(
+        f"::error file=pkg/leaky_watcher.py,line={expected[0]['line']},col={expected[0]['column']},"
+    )
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "gitlab")
+    assert [(i["check_name"], i["location"]["lines"]["begin"]) for i in json.loads(out)] == [
+        (d["code"], d["line"]) for d in expected
+    ]
+    write(workdir / "pkg" / "clean.py", "x = {}\n")
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "junit", "--output-file", "out/junit.xml")
+    suite = ET.parse(workdir / "out" / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = {c.get("name"): len(c.findall("failure")) for c in suite.findall("testcase")}
+    assert cases == {os.path.join("pkg", "clean.py"): 0, os.path.join("pkg", "leaky_watcher.py"): len(expected)}
 
 
 def test_unreadable_entries_are_kl001(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -264,3 +321,19 @@ def test_rule_docs_from_the_registry(capsys: pytest.CaptureFixture[str]) -> None
     code, _, err = run(capsys, "rule", "KL999")
     assert code == 2 and "unknown rule code" in err
     assert run(capsys, "rule")[0] == 2
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github", "gitlab", "junit"])
+def test_undecodable_file_names_in_every_format(project: Path, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    folder = project / "odd"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.py"), "w") as handle:
+        handle.write(LEAKY)
+    code, out, err = run(capsys, "check", "odd", "--output-format", fmt)
+    assert code == 1 and "Traceback" not in err and out
+    if fmt in ("json", "gitlab"):
+        assert len(json.loads(out)) == 1
+    if fmt == "junit":
+        import xml.etree.ElementTree as ET
+
+        assert ET.fromstring(out.encode()).find("testsuite/testcase/failure") is not None

@@ -16,7 +16,7 @@ from keylint.fixes import apply_round, fix_text, write_atomic
 from keylint.settings import Settings
 
 
-def diag(line: int, col: int, *edits: Edit, applicability: str = "safe", code: str = "KL501") -> Diagnostic:
+def diag(line: int, col: int, *edits: Edit, applicability: str = "safe", code: str = "KL102") -> Diagnostic:
     fix = Fix(applicability, "fix it", tuple(edits))  # type: ignore[arg-type]
     return Diagnostic(code, "m", "x.py", line, col, line, col + 1, fix=fix)
 
@@ -85,7 +85,7 @@ def test_cli_fix_writes_safely_keeping_encoding_endings_and_mode(
     # --fix applies safe fixes only; the unsafe one remains, so the exit code is 1.
     assert main(["check", "mod.py", "--fix"]) == 1
     out, _ = capsys.readouterr()
-    assert "KL501" in out and "1 fixed, 1 remaining" in out
+    assert "KL102" in out and "1 fixed, 1 remaining" in out
     fixed = path.read_bytes()
     assert fixed == original.replace('",".join(s)', '",".join(sorted(s))').encode("latin-1")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640

@@ -137,7 +137,7 @@ class Connection:
                 raise EtcdConnectionError(list(tried) or [stubs.endpoint], "; ".join(tried.values()))
             metadata = self.metadata() if authenticated else []
             try:
-                return method(stubs)(request, timeout=remaining, metadata=metadata)
+                return method(stubs)(request, timeout=remaining, metadata=metadata or None)
             except grpc.RpcError as err:
                 call: grpc.Call = err  # type: ignore[assignment]
                 code, details = call.code(), call.details() or ""

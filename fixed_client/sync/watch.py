@@ -37,7 +37,7 @@ _END = object()  # ends a request iterator / wakes a closed watch
 class Sink:
     """Where the owner thread puts one watcher's events (lists) and its final error."""
 
-    __slots__ = ("queue", "created")
+    __slots__ = ("created", "queue")
 
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[list[Event] | EtcdError | object] = queue.SimpleQueue()
@@ -72,22 +72,41 @@ class WatchStream:
         self._retired = False
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fixed_client-watch", daemon=True)
+        # Watches garbage-collected while open; reaped by the next holder of the lock.
+        self.orphans: queue.SimpleQueue[WatcherState[Sink]] = queue.SimpleQueue()
 
     def start(self) -> None:
         self._thread.start()
 
     # -- called with shared.lock held ------------------------------------------------------
     def flush_locked(self) -> None:
+        reaped = False
+        while not self.orphans.empty():
+            self.core.remove(self.orphans.get_nowait())
+            reaped = True
         requests = self.core.take_requests()
         if self._requests is not None:
             for request in requests:
                 self._requests.put(request)
+        if reaped and self.core.is_empty():
+            self.retire_locked()
 
     def remove_locked(self, state: WatcherState[Sink]) -> None:
         self.core.remove(state)
         self.flush_locked()
         if self.core.is_empty():
             self.retire_locked()
+
+    def abandon(self, state: WatcherState[Sink]) -> None:
+        """Leave from a finalizer: never block on the lock (the collecting thread may hold it)."""
+        lock = self._shared.lock
+        if lock.acquire(blocking=False):
+            try:
+                self.remove_locked(state)
+            finally:
+                lock.release()
+        else:
+            self.orphans.put(state)
 
     def retire_locked(self) -> None:
         """Cancel the gRPC call (a half-close would leave the server stream open) and leave the registry."""
@@ -125,6 +144,8 @@ class WatchStream:
                     requests: queue.SimpleQueue[rpc_pb2.WatchRequest | object] = queue.SimpleQueue()
                     self._requests = requests
                     self.flush_locked()
+                    if self._retired:
+                        return
                     call = stubs.watch.Watch(iter(requests.get, _END), metadata=metadata or None)
                     self._call = call  # type: ignore[assignment]
             if stubs is not None and metadata is not None:
@@ -265,3 +286,12 @@ class Watch:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def __del__(self) -> None:
+        # A watch dropped without close() must still leave the server (the leak this client avoids).
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            try:
+                self._stream.abandon(self._state)
+            except Exception:  # interpreter shutdown
+                pass

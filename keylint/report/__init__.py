@@ -16,7 +16,23 @@ from keylint.diagnostics import Diagnostic
 FORMATS = ("text", "json", "sarif", "github", "gitlab", "junit")
 _MODULES = {"json": "json_format"}
 
-INFORMATION_URI = "https://github.com/keylint/keylint"
+
+
+def information_uri() -> str:
+    """The project's home page from the installed metadata (PyPI's page when none is declared)."""
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("keylint")
+    except metadata.PackageNotFoundError:
+        return "https://pypi.org/project/keylint/"
+    entries: list[str] = meta.get_all("Project-URL") or []
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("homepage", "home", "source", "repository") and url.strip():
+            return url.strip()
+    home: str | None = meta["Home-page"] if "Home-page" in meta else None
+    return home or "https://pypi.org/project/keylint/"
 
 
 class Renderer(Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from keylint.diagnostics import Diagnostic
-from keylint.report import INFORMATION_URI, ReportContext, RuleDoc, fingerprints, rule_docs
+from keylint.report import ReportContext, RuleDoc, fingerprints, information_uri, rule_docs
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -31,7 +31,6 @@ def _rule(doc: RuleDoc) -> dict[str, Any]:
         "shortDescription": {"text": doc.summary.strip() or doc.name},
         "fullDescription": {"text": doc.what.strip() or doc.summary.strip() or doc.name},
         "help": {"text": text, "markdown": doc.markdown()},
-        "helpUri": f"{INFORMATION_URI}#{doc.code.lower()}",
         "defaultConfiguration": {"level": "error"},
     }
 
@@ -98,7 +97,7 @@ def render(diagnostics: Sequence[Diagnostic], context: ReportContext) -> str:
                         "name": "keylint",
                         "version": context.version,
                         "semanticVersion": context.version,
-                        "informationUri": INFORMATION_URI,
+                        "informationUri": information_uri(),
                         "rules": [_rule(doc) for doc in docs.values()],
                     }
                 },

@@ -98,19 +98,23 @@ def test_oversized_response_names_max_message_bytes(etcd: EtcdServer, prefix: st
         assert len(small.get(prefix + "0")[0].value) == 100_000
 
 
-def test_oversized_watch_batch_still_arrives_in_fragments(etcd: EtcdServer, prefix: str) -> None:
-    # Replaying 8 x 100 kB puts from history is one server batch above the 256 kB limit; the client
-    # asks the server to fragment, so the batch arrives instead of failing on every resume.
-    with Client([etcd.endpoint]) as writer:
-        revs = [writer.put(f"{prefix}{i}", bytes([65 + i]) * 100_000) for i in range(8)]
-    with Client([etcd.endpoint], max_message_bytes=256 * 1024) as small:
-        got = []
-        with small.watch(prefix, prefix=True, start_revision=revs[0], timeout=20) as w:
-            for event in w:
-                got.append((event.mod_revision, event.value[:1], len(event.value)))
-                if len(got) == 8:
-                    break
-    assert got == [(rev, bytes([65 + i]), 100_000) for i, rev in enumerate(revs)]
+def test_oversized_watch_batch_still_arrives_in_fragments(prefix: str) -> None:
+    # A fragmenting watch gets responses split at etcd's --max-request-bytes plus 512 KiB of gRPC
+    # overhead: about 700 kB here. Replaying 10 x 150 kB puts (one 1.5 MB batch) reaches a client
+    # with a 1 MiB limit only because the client asks for fragments and reassembles them.
+    with EtcdServer(extra_args=["--max-request-bytes=200000"]) as server:
+        with Client([server.endpoint]) as writer:
+            revs = [writer.put(f"{prefix}{i}", bytes([65 + i]) * 150_000) for i in range(10)]
+        with Client([server.endpoint], max_message_bytes=1024 * 1024) as small:
+            got = []
+            with small.watch(prefix, prefix=True, start_revision=revs[0], timeout=20) as w:
+                for event in w:
+                    got.append((event.mod_revision, event.value[:1], len(event.value)))
+                    if len(got) == 10:
+                        break
+            with pytest.raises(Exception, match="max_message_bytes"):  # the same data unfragmented
+                small.get(prefix, prefix=True)
+    assert got == [(rev, bytes([65 + i]), 150_000) for i, rev in enumerate(revs)]
 
 
 def test_oversized_response_async(etcd: EtcdServer, prefix: str) -> None:

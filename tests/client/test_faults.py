@@ -134,6 +134,7 @@ def test_connected_cluster_member_stopped_and_restarted(etcd_cluster: EtcdCluste
         assert len(connected) == 1, "the watch stream should live on exactly one member"
         connected[0].stop()
         stopped.append(connected[0])
+        time.sleep(1.0)  # down for a while: a leader may need electing, the client must move
 
     def restart_it() -> None:
         others = [m for m in etcd_cluster.members if m is not stopped[0]]
@@ -174,6 +175,7 @@ def test_network_cut_by_proxy_resumes_without_loss(fresh_etcd: EtcdServer, prefi
 
         def cut() -> None:
             proxy.close()
+            time.sleep(1.0)  # long enough for the client to notice and start backing off
 
         def heal() -> None:
             proxy.reopen()
@@ -275,3 +277,27 @@ def test_async_watch_survives_restarts_and_a_cut(fresh_etcd: EtcdServer, prefix:
 
     events, start, proxy = run_async(body(), timeout=140)
     check_exactly_once(events, start, count)
+
+
+@pytest.mark.timeout(60)
+def test_async_missed_keepalives_tell_the_lock_holder(fresh_etcd: EtcdServer, prefix: str) -> None:
+    baseline = fresh_etcd.live_leases()
+
+    async def body() -> None:
+        lost: list[object] = []
+        with TcpProxy(fresh_etcd.endpoint) as proxy:
+            async with AsyncClient([proxy.endpoint], timeout=2.0) as c:
+                lock = c.lock(prefix + "lock", ttl=2, on_lost=lambda *args: lost.append(args))
+                assert await lock.acquire(timeout=5) and lock.is_held()
+                await asyncio.sleep(3)
+                assert lock.is_held() and lost == []
+                await asyncio.to_thread(proxy.close)
+                deadline = time.monotonic() + 12
+                while lock.is_held() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                assert not lock.is_held(), "lock still claims to be held"
+                await asyncio.sleep(0.2)
+                assert len(lost) == 1
+                assert await asyncio.to_thread(wait_until, lambda: fresh_etcd.live_leases() == baseline, 10)
+
+    run_async(body())

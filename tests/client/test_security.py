@@ -121,3 +121,32 @@ def test_plaintext_client_cannot_talk_to_tls_server(etcd_tls: EtcdServer) -> Non
     with pytest.raises(EtcdConnectionError):
         with Client([etcd_tls.endpoint], timeout=2.0) as c:
             c.put("/tls/plain", "v")
+
+
+def test_server_cancel_with_a_reason_raises_watch_canceled(etcd_auth: EtcdServer) -> None:
+    from fixed_client import WatchCanceledError
+
+    with Client([etcd_auth.endpoint], username=USER, password=PASSWORD, timeout=5.0) as c:
+        with pytest.raises(WatchCanceledError, match="(?i)permission denied") as raised:
+            with c.watch("/elsewhere/", prefix=True, timeout=10) as w:
+                for _ in w:
+                    pass
+        assert "permission denied" in raised.value.reason
+        assert c.watcher_count() == 0
+        with c.watch("/app/after-cancel", timeout=10) as w:  # the stream still serves other watches
+            rev = c.put("/app/after-cancel", "v")
+            assert next(iter(w)).mod_revision == rev
+
+
+def test_server_cancel_async(etcd_auth: EtcdServer) -> None:
+    from fixed_client import WatchCanceledError
+
+    async def body() -> None:
+        async with AsyncClient([etcd_auth.endpoint], username=USER, password=PASSWORD, timeout=5.0) as c:
+            with pytest.raises(WatchCanceledError):
+                async with c.watch("/elsewhere/", prefix=True, timeout=10) as w:
+                    async for _ in w:
+                        pass
+            assert c.watcher_count() == 0
+
+    run_async(body())

@@ -230,3 +230,28 @@ def test_many_concurrent_watches_from_threads_share_one_stream(etcd: EtcdServer,
     assert results == revs
     assert client.watcher_count() == 0
     assert etcd.wait_for("watchers", baseline, timeout=3) == baseline
+
+
+def test_client_timeout_bounds_unary_calls_only(etcd: EtcdServer, prefix: str) -> None:
+    with Client([etcd.endpoint], timeout=1.0) as c:
+        lease = c.grant(2)
+        with c.watch(prefix, prefix=True) as w:
+            time.sleep(3.5)  # well past the unary timeout: neither the Watch nor KeepAlive stream ends
+            rev = c.put(prefix + "k", "v", lease=lease)
+            [event] = collect(w, 1)
+            assert event.mod_revision == rev
+        assert c.get(prefix + "k")[0].lease == lease.id
+        lease.revoke()
+
+
+def test_close_with_open_watches_frees_the_server(etcd: EtcdServer, prefix: str) -> None:
+    baseline_watchers, baseline_streams = etcd.watchers(), etcd.watch_streams()
+    c = Client([etcd.endpoint])
+    w1 = c.watch(prefix + "a")
+    w2 = c.watch(prefix + "b", metadata=[("x-team", "red")])
+    assert etcd.wait_for("watchers", baseline_watchers + 2) == baseline_watchers + 2
+    c.close()
+    assert etcd.wait_for("watchers", baseline_watchers, timeout=3) == baseline_watchers
+    assert etcd.wait_for("watch_streams", baseline_streams, timeout=3) == baseline_streams
+    assert c.watch_stream_count() == 0
+    del w1, w2

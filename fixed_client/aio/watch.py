@@ -1,0 +1,327 @@
+"""asyncio watch transport: one owner task per gRPC Watch stream feeding the sans-IO core.
+
+Everything runs on one event loop, so user coroutines and the owner task touch the core without a
+lock; a stream leaves the registry in the same step in which it becomes empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import grpc
+import grpc.aio
+
+from fixed_client._transport import is_auth_error, watch_stream_error
+from fixed_client.core.backoff import Backoff
+from fixed_client.core.convert import to_events
+from fixed_client.core.keys import StreamKey
+from fixed_client.core.watch import (
+    Delivery,
+    Kind,
+    WatcherState,
+    WatchSpec,
+    WatchStreamCore,
+)
+from fixed_client.errors import EtcdConnectionError, EtcdError, WatchTimeout
+from fixed_client.proto import rpc_pb2
+from fixed_client.types import Event
+
+if TYPE_CHECKING:
+    from fixed_client.aio.connection import AsyncConnection
+    from fixed_client.core.registry import StreamRegistry
+
+_END = object()
+
+
+class AsyncSink:
+    __slots__ = ("created", "queue")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[list[Event] | EtcdError | object] = asyncio.Queue()
+        self.created = asyncio.Event()
+
+    def deliver(self, delivery: Delivery[AsyncSink]) -> None:
+        if delivery.kind is Kind.EVENTS:
+            self.queue.put_nowait(to_events(delivery.events))
+        elif delivery.kind is Kind.CREATED:
+            self.created.set()
+        else:
+            self.queue.put_nowait(delivery.error)
+            self.created.set()
+
+
+class AsyncShared:
+    def __init__(self, connection: AsyncConnection, registry: StreamRegistry[AsyncWatchStream]) -> None:
+        self.connection = connection
+        self.registry = registry
+
+
+class AsyncWatchStream:
+    def __init__(self, shared: AsyncShared, key: StreamKey) -> None:
+        self.stream_key = key
+        self.core: WatchStreamCore[AsyncSink] = WatchStreamCore()
+        self._shared = shared
+        self._requests: asyncio.Queue[rpc_pb2.WatchRequest | object] | None = None
+        self._call: grpc.aio.StreamStreamCall | None = None  # type: ignore[type-arg]
+        self._retired = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="fixed_client-watch")
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    def flush(self) -> None:
+        requests = self.core.take_requests()
+        if self._requests is not None:
+            for request in requests:
+                self._requests.put_nowait(request)
+
+    def remove(self, state: WatcherState[AsyncSink]) -> None:
+        self.core.remove(state)
+        self.flush()
+        if self.core.is_empty():
+            self.retire()
+
+    def retire(self) -> None:
+        """Cancel the gRPC call (a half-close would leave the server stream open) and leave the registry."""
+        if self._retired:
+            return
+        self._retired = True
+        self._shared.registry.remove(self)
+        self._end_call()
+        self._wake.set()
+
+    def _end_call(self) -> None:
+        if self._requests is not None:
+            self._requests.put_nowait(_END)
+            self._requests = None
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        connection = self._shared.connection
+        while not self._retired:
+            stubs = None
+            try:
+                stubs = connection.current()
+                metadata = list(self.stream_key.pairs) + await connection.metadata()
+            except Exception:  # closed client or failed authentication: retry below
+                metadata = None
+            if self._retired:
+                return
+            if stubs is not None and metadata is not None:
+                self.core.connection_lost()
+                requests: asyncio.Queue[rpc_pb2.WatchRequest | object] = asyncio.Queue()
+                self._requests = requests
+                self.flush()
+                call = stubs.watch.Watch(_iterate(requests), metadata=metadata or None)
+                self._call = call
+                halt = await self._pump(call, backoff)
+                if halt is not None:
+                    self._fail_all(halt)
+                    return
+            if self._retired:
+                return
+            self._end_call()
+            if stubs is not None:
+                connection.failover(stubs)
+            try:
+                await asyncio.wait_for(self._wake.wait(), backoff.next_delay())
+            except asyncio.TimeoutError:
+                pass
+
+    async def _pump(self, call: AsyncIterator[rpc_pb2.WatchResponse], backoff: Backoff) -> EtcdError | None:
+        connection = self._shared.connection
+        try:
+            async for resp in call:
+                backoff.reset()
+                deliveries = self.core.receive(resp)
+                self.flush()
+                if self.core.is_empty():
+                    self.retire()
+                for delivery in deliveries:
+                    delivery.sink.deliver(delivery)
+        except asyncio.CancelledError:
+            if self._retired:
+                return None
+            raise
+        except grpc.aio.AioRpcError as err:
+            if self._retired:
+                return None
+            code, details = err.code(), err.details() or ""
+            if is_auth_error(code, details) and connection.settings.username:
+                try:
+                    await connection.refresh_token(connection.current_token())
+                except Exception:
+                    pass
+                return None
+            return watch_stream_error(code, details, connection.settings)
+        return None
+
+    def _fail_all(self, error: EtcdError) -> None:
+        sinks = self.core.drop_all()
+        self.retire()
+        for sink in sinks:
+            sink.queue.put_nowait(error)
+            sink.created.set()
+
+
+async def _iterate(requests: asyncio.Queue[rpc_pb2.WatchRequest | object]) -> AsyncIterator[rpc_pb2.WatchRequest]:
+    while True:
+        item = await requests.get()
+        if not isinstance(item, rpc_pb2.WatchRequest):
+            return
+        yield item
+
+
+class AsyncWatch:
+    """``async with client.watch(...) as w: async for event in w: ...``; the watch is created on entry
+    (or on first iteration) and cancelled on exit."""
+
+    def __init__(
+        self,
+        shared: AsyncShared,
+        factory: Callable[[StreamKey], AsyncWatchStream],
+        key: StreamKey,
+        spec: WatchSpec,
+        deadline: float | None,
+        create_budget: float,
+    ) -> None:
+        self._shared = shared
+        self._factory = factory
+        self._key = key
+        self._spec = spec
+        self._deadline = deadline
+        self._create_budget = create_budget
+        self._stream: AsyncWatchStream | None = None
+        self._state: WatcherState[AsyncSink] | None = None
+        self._buffer: deque[Event] = deque()
+        self._error: EtcdError | None = None
+        self._closed = False
+        self._expired = False
+
+    @property
+    def revision(self) -> int:
+        """The latest revision this watch is known to have seen (events or its own progress)."""
+        return 0 if self._state is None else self._state.revision
+
+    async def start(self) -> AsyncWatch:
+        """Register the watch and wait until the server has created it."""
+        if self._state is not None or self._closed:
+            return self
+        stream, created = self._shared.registry.get_or_add(self._key, self._factory)
+        sink = AsyncSink()
+        self._stream = stream
+        self._state = stream.core.add(self._spec, sink)
+        stream.flush()
+        if created:
+            stream.start()
+        budget = self._create_budget
+        if self._deadline is not None:
+            budget = min(budget, max(0.0, self._deadline - time.monotonic()))
+        try:
+            await asyncio.wait_for(sink.created.wait(), budget)
+        except asyncio.TimeoutError:
+            if self._deadline is None or time.monotonic() < self._deadline:
+                self.close()
+                endpoints = self._shared.connection.settings.endpoints
+                raise EtcdConnectionError(endpoints, f"watch not created within {budget} s") from None
+        return self
+
+    def __aiter__(self) -> AsyncWatch:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._state is None and not self._closed:
+            await self.start()
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._closed or self._state is None:
+                return self._last()
+            sink = self._state.sink
+            timeout = None
+            if self._deadline is not None:
+                timeout = self._deadline - time.monotonic()
+                if timeout <= 0:
+                    self._expired = True
+                    self.close()
+                    continue
+            if sink.queue.empty() and timeout is not None:
+                try:
+                    item = await asyncio.wait_for(sink.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    continue
+            else:
+                item = await sink.queue.get()
+            if self._take(item):
+                return self._buffer.popleft()
+
+    def _take(self, item: object) -> bool:
+        if isinstance(item, list):
+            self._buffer.extend(item)
+            return bool(item)
+        if isinstance(item, EtcdError):
+            self._error = item
+            self.close()
+        return False
+
+    def _last(self) -> Event:
+        if self._state is not None:
+            queue = self._state.sink.queue
+            while self._error is None and not queue.empty():
+                self._take(queue.get_nowait())
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._error is None and self._expired:
+            self._error = WatchTimeout("watch deadline passed")
+        if self._error is not None:
+            raise self._error
+        raise StopAsyncIteration
+
+    def close(self) -> None:
+        """Leave the watch now; the cancel is sent at once (the stream cancelled if it was the last)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._stream is not None and self._state is not None:
+            self._stream.remove(self._state)
+            self._state.sink.queue.put_nowait(_END)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AsyncWatch:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A watch dropped without close() must still leave the server. The loop is single-threaded,
+        # so closing here is safe when collected on the loop's thread; elsewhere it is left alone.
+        if getattr(self, "_closed", True) or getattr(self, "_stream", None) is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        try:
+            self.close()
+        except Exception:
+            pass
