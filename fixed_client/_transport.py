@@ -13,6 +13,7 @@ from fixed_client.errors import (
     EtcdError,
     MessageTooLargeError,
 )
+from fixed_client.proto import rpc_pb2
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -118,6 +119,17 @@ def is_auth_error(code: grpc.StatusCode, details: str) -> bool:
     return code == grpc.StatusCode.UNAUTHENTICATED or "invalid auth token" in details or "auth token" in details
 
 
+def token_rejected(resp: rpc_pb2.WatchResponse, settings: Settings) -> bool:
+    """A create refused because the stream's auth token expired (etcd checks it on every create):
+    the stream must be reopened with a fresh token, not the watcher failed."""
+    return (
+        settings.username is not None
+        and resp.created
+        and resp.canceled
+        and ("invalid auth token" in resp.cancel_reason or "Unauthenticated" in resp.cancel_reason)
+    )
+
+
 def is_reconnectable(code: grpc.StatusCode) -> bool:
     """Errors after which the same request may succeed on another attempt or endpoint."""
     return code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -138,6 +150,11 @@ def watch_stream_error(code: grpc.StatusCode, details: str, settings: Settings) 
     """A halting Watch-stream error (delivered to every watcher); None: reconnect and resume."""
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return MessageTooLargeError(settings.max_message_bytes, details)
-    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED):
+    if code in (
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    ):
         return EtcdError(f"etcd watch stream: {code.name}: {details}")
     return None

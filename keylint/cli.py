@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -225,6 +226,27 @@ def _check_files(
     return sorted(files + [p.path for p in discovery.problems]), found
 
 
+@contextmanager
+def _sigterm_as_interrupt(enabled: bool) -> Iterator[None]:
+    """While fixing, SIGTERM unwinds like Ctrl-C, so a fix in progress removes its temp file
+    (the target is only ever replaced atomically: it stays old or new)."""
+    import signal
+    import threading
+
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_check(args: argparse.Namespace) -> int:
     from keylint.report import ReportContext, SourceLines, get_renderer
 
@@ -237,16 +259,18 @@ def run_check(args: argparse.Namespace) -> int:
     tally = FixTally()
     settings = _settings(args, [args.stdin_filename or "."] if use_stdin else paths)
     lines = SourceLines()
-    if use_stdin:
-        found = _check_stdin(args, settings, lines, tally)
-        files = [args.stdin_filename or "-"]
-    else:
-        files, found = _check_files(args, paths, settings, tally)
+    with _sigterm_as_interrupt(enabled=args.fix and not args.diff):
+        if use_stdin:
+            found = _check_stdin(args, settings, lines, tally)
+            files = [args.stdin_filename or "-"]
+        else:
+            files, found = _check_files(args, paths, settings, tally)
 
     context = ReportContext(
         files=files, lines=lines, fixed=0 if args.diff else tally.fixed, statistics=args.statistics,
         would_fix=tally.fixed if args.diff else 0,
         quiet=args.quiet, version=__version__,
+        root=settings.project_root or os.getcwd(),  # CI formats want paths from the project root
     )  # fmt: skip
     report = get_renderer(args.output_format)(found, context)
     to_stderr = (args.diff or (use_stdin and args.fix)) and args.output_file is None

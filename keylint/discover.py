@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from keylint.globs import Pattern, compile_pattern, matches_path
+from keylint.globs import Pattern, compile_pattern, last_match, matches_entry, matches_path
 from keylint.settings import Settings
 
 PYTHON_SUFFIXES = (".py", ".pyi")
@@ -61,12 +61,17 @@ def _read_ignore_file(folder: str) -> _IgnoreFile | None:
     return _IgnoreFile(folder, patterns) if patterns else None
 
 
-def _is_ignored(rules: Sequence[_IgnoreFile], abs_path: str, is_dir: bool) -> bool:
-    """Deeper .gitignore files take precedence; any ignored ancestor ignores the path."""
-    for rule in reversed(rules):
+def _is_ignored(rules: Sequence[_IgnoreFile], abs_path: str, is_dir: bool, *, with_folders: bool) -> bool:
+    """Whether a .gitignore ignores `abs_path`. The walk asks about each entry alone (its folders
+    were judged on the way down; a folder named on the command line is never ignored itself);
+    a file named explicitly with --force-exclude is judged with its folders (`with_folders`)."""
+    if with_folders:
+        return any((rel := _relative_to(abs_path, r.base)) and matches_path(r.patterns, rel, is_dir) for r in rules)
+    for rule in reversed(rules):  # the deepest .gitignore with a matching pattern decides
         rel = _relative_to(abs_path, rule.base)
-        if rel and matches_path(list(rule.patterns), rel, is_dir):
-            return True
+        verdict = last_match(rule.patterns, rel, is_dir) if rel else None
+        if verdict is not None:
+            return verdict
     return False
 
 
@@ -101,7 +106,7 @@ class _Excluder:
             return "/" + (_relative_to(glob, self.root) or "")
         return glob
 
-    def excluded(self, abs_path: str, is_dir: bool) -> bool:
+    def excluded(self, abs_path: str, is_dir: bool, *, with_folders: bool) -> bool:
         if not self.patterns:
             return False
         rel = _relative_to(abs_path, self.root)
@@ -110,7 +115,7 @@ class _Excluder:
             patterns = [p for p in self.patterns if "/" not in p.text.rstrip("/")]
         else:
             patterns = self.patterns
-        return bool(rel) and matches_path(patterns, rel, is_dir)
+        return bool(rel) and (matches_path if with_folders else matches_entry)(patterns, rel, is_dir)
 
 
 def _is_virtualenv(path: str) -> bool:
@@ -158,7 +163,9 @@ class _Walker:
             if _skipped_by_default(entry, is_dir):
                 continue
             abs_child = os.path.join(abs_dir, entry.name)
-            if self.excluder.excluded(abs_child, is_dir) or _is_ignored(rules, abs_child, is_dir):
+            if self.excluder.excluded(abs_child, is_dir, with_folders=False) or _is_ignored(
+                rules, abs_child, is_dir, with_folders=False
+            ):
                 continue
             if is_dir:
                 self.walk(child, rules)
@@ -167,14 +174,23 @@ class _Walker:
                 self.result.files.append(child)
 
 
-def _explicitly_excluded(path: str, excluder: _Excluder, is_dir: bool) -> bool:
+def _explicitly_excluded(
+    path: str, excluder: _Excluder, is_dir: bool, cache: dict[str, list[_IgnoreFile]] | None = None
+) -> bool:
+    """`cache` maps a folder to the .gitignore files that apply inside it (pre-commit passes
+    hundreds of files from few folders)."""
     abs_path = os.path.abspath(path)
-    if excluder.excluded(abs_path, is_dir):
+    if excluder.excluded(abs_path, is_dir, with_folders=True):
         return True
-    folder = abs_path if is_dir else os.path.dirname(abs_path)
-    rules = _outer_ignore_files(folder)
-    own = _read_ignore_file(folder) if not is_dir else None
-    return _is_ignored(rules + ([own] if own else []), abs_path, is_dir)
+    folder = os.path.dirname(abs_path)
+    if cache is None or folder not in cache:
+        own = _read_ignore_file(folder)
+        rules = _outer_ignore_files(folder) + ([own] if own else [])
+        if cache is not None:
+            cache[folder] = rules
+    else:
+        rules = cache[folder]
+    return _is_ignored(rules, abs_path, is_dir, with_folders=True)
 
 
 def is_force_excluded(path: str, settings: Settings) -> bool:
@@ -186,6 +202,7 @@ def discover(paths: Iterable[str], settings: Settings, *, force_exclude: bool = 
     """Files to check under `paths`, sorted and without duplicates."""
     result = Discovery()
     walker = _Walker(settings, result)
+    ignore_cache: dict[str, list[_IgnoreFile]] = {}
     for path in paths:
         try:
             mode = os.stat(path).st_mode
@@ -194,7 +211,7 @@ def discover(paths: Iterable[str], settings: Settings, *, force_exclude: bool = 
             result.problems.append(Problem(path, f"cannot read: {exc.strerror or exc}"))
             continue
         is_dir = stat.S_ISDIR(mode)
-        if force_exclude and _explicitly_excluded(path, walker.excluder, is_dir):
+        if force_exclude and _explicitly_excluded(path, walker.excluder, is_dir, ignore_cache):
             continue
         if is_dir:
             walker.walk(path, _outer_ignore_files(os.path.abspath(path)))

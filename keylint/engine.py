@@ -8,7 +8,7 @@ Positions come from libcst's PositionProvider, resolved only when a rule reporte
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keylint.diagnostics import ChainStep, Diagnostic, Edit, Fix, Position
 from keylint.parsing import ParseFailure, check_depth, decode_source, parse_ast, parse_cst
@@ -79,11 +79,17 @@ def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rule
 
 def _to_diagnostics(module: cst.Module, text: str, path: str, findings: list[Finding]) -> list[Diagnostic]:
     import libcst as cst
-    from libcst.metadata import MetadataWrapper, PositionProvider
 
     from keylint.suppress import Suppressions
 
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    wanted: list[cst.CSTNode] = []
+    for finding in findings:
+        wanted.append(finding.node)
+        wanted.extend(n for n in (finding.source, finding.statement) if n is not None)
+        wanted.extend(node for node, _ in finding.chain)
+        if finding.fix is not None and not isinstance(finding.fix, Fix):
+            wanted.extend(edit.node for edit in finding.fix.edits)
+    positions = node_positions(module, wanted)
     suppressions = Suppressions(text) if ("noqa" in text or "keylint" in text) else None
     seen: set[tuple[str, int, int, int, int]] = set()
     found: list[Diagnostic] = []
@@ -131,6 +137,46 @@ def _to_diagnostics(module: cst.Module, text: str, path: str, findings: list[Fin
             )
         )
     return found
+
+
+class _Done(Exception):
+    pass
+
+
+def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode]) -> dict[cst.CSTNode, Any]:
+    """libcst's PositionProvider ranges for `wanted` nodes, without MetadataWrapper's extra tree walk,
+    stopping the code generation once every wanted node has been placed."""
+    import libcst as cst
+    from libcst._position import CodePosition, CodeRange
+    from libcst.metadata.position_provider import PositionProvidingCodegenState
+
+    _NOWHERE = CodeRange(CodePosition(0, 0), CodePosition(0, 0))
+
+    class Ranges(dict[cst.CSTNode, CodeRange]):
+        def __missing__(self, key: cst.CSTNode) -> CodeRange:
+            return _NOWHERE  # only asked while unwinding after the early stop
+
+    class Recorder:
+        def __init__(self) -> None:
+            self._computed = Ranges()
+
+    todo = {id(n) for n in wanted}
+
+    class State(PositionProvidingCodegenState):  # type: ignore[misc]
+        def after_codegen(self, node: cst.CSTNode) -> None:
+            super().after_codegen(node)
+            if id(node) in todo:
+                todo.discard(id(node))
+                if not todo:
+                    raise _Done
+
+    recorder = Recorder()
+    state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=recorder)
+    try:
+        module._codegen(state)
+    except _Done:
+        pass
+    return {node: recorder._computed[node] for node in wanted if node in recorder._computed}
 
 
 def _fix(fix: NodeFix | Fix | None, where: object) -> Fix | None:

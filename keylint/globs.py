@@ -8,6 +8,7 @@ matches a name at any depth; a trailing `/` matches folders only; `!` negates (g
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -108,18 +109,28 @@ def compile_pattern(line: str, *, allow_negation: bool = True) -> Pattern | None
     return Pattern(regex=regex, negated=negated, dir_only=dir_only, text=line)
 
 
-def matches_path(patterns: list[Pattern], rel_path: str, is_dir: bool) -> bool:
-    """gitignore verdict for `rel_path` (relative to the patterns' base): a folder that matches
-    covers everything inside it (and cannot be re-included); otherwise the last match wins."""
+def last_match(patterns: Sequence[Pattern], rel_path: str, is_dir: bool) -> bool | None:
+    """Verdict of the last pattern matching the path itself: True ignored, False re-included,
+    None when no pattern matches (a shallower .gitignore decides then)."""
+    verdict = None
+    for pattern in patterns:
+        if pattern.matches(rel_path, is_dir):
+            verdict = not pattern.negated
+    return verdict
+
+
+def matches_entry(patterns: Sequence[Pattern], rel_path: str, is_dir: bool) -> bool:
+    """gitignore verdict for the path itself (its folders already passed)."""
+    return last_match(patterns, rel_path, is_dir) is True
+
+
+def matches_path(patterns: Sequence[Pattern], rel_path: str, is_dir: bool) -> bool:
+    """gitignore verdict for `rel_path` and its folders (relative to the patterns' base): a folder
+    that matches covers everything inside it (and cannot be re-included)."""
     parts = rel_path.split("/")
     for depth in range(1, len(parts) + 1):
-        sub = "/".join(parts[:depth])
         sub_is_dir = is_dir if depth == len(parts) else True
-        verdict = False
-        for pattern in patterns:
-            if pattern.matches(sub, sub_is_dir):
-                verdict = not pattern.negated
-        if verdict:
+        if matches_entry(patterns, "/".join(parts[:depth]), sub_is_dir):
             return True
     return False
 

@@ -100,9 +100,13 @@ class ChannelPool:
     def _deadline(self, path: tuple[Step, ...]) -> str | None:
         step = path[-1]
         if step.op in ("call", "method") and isinstance(step.node, cst.Call):
-            last = (step.callee or "").rsplit(".", 1)[-1]
+            callee = step.callee or ""
+            last = callee.rsplit(".", 1)[-1]
             if last in DEADLINE_CALLS and not step.node.args:
                 return "a deadline or the time left before it"
+            if any(s.kind == "deadline" and s.function and (s.function == callee or s.function.rsplit(".", 1)[-1] == last)
+                   for s in self.settings.sources):
+                return "a deadline (configured source)"
             return None
         name = identifier(step)
         if name is None or step.op == "self" or only_literals(step) and step.children:

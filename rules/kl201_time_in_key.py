@@ -69,6 +69,8 @@ def price(amount, currency):
         Valid('from datetime import datetime\n\nmonthly = {}\n\ndef bump():\n    now = datetime.now()\n    monthly[(now.year, now.month)] = 1\n', "year/month buckets"),
         Valid('from datetime import datetime\n\ncache = {}\n\ndef day_key(user):\n    return cache.get((user, datetime.now().isoformat()[:10]))\n', "truncated ISO date"),
         Valid('import time\n\ndeadlines = {}\n\ndef schedule(job):\n    deadlines[job.name] = time.monotonic() + 30\n', "deadline as the value"),
+        Valid('import datetime\n\nDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")\n\ndef today_name():\n    return DAYS[datetime.datetime.utcnow().weekday()]\n', "a constant table indexed by weekday"),
+        Valid('import time\n\nnames = {0: "Mon", 1: "Tue"}\n\ndef stamp():\n    year, month, day, hh, mm, ss, wd, yd, dst = time.gmtime(time.time())\n    return names.get(wd)\n', "a field of a time tuple"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('import functools\nimport time\n\n@functools.lru_cache(maxsize=1024)\ndef rates(currency, as_of):\n    return {}\n\ndef price(currency):\n    return rates(currency, time.time())\n', line=9),
@@ -92,6 +94,12 @@ def price(amount, currency):
         unbounded = sink.kind == "cached-call" and sink.function is not None and _unbounded_cache(sink)
         for path in iter_paths(analysis.provenance(sink), stop=self.is_sanitized):
             step = path[-1]
+            if self._configured_name(step):
+                if time_reaches(path):
+                    shown = analysis.label(step.node, 40)
+                    yield self.finding(sink, path, f"`{shown}` is a time value (configured source), so the key differs on every call: {self.consequence(sink)}")
+                    return
+                continue
             if step.op not in ("call", "method") or not isinstance(step.node, cst.Call):
                 continue
             callee = step.callee or ""
@@ -104,6 +112,13 @@ def price(amount, currency):
             shown = analysis.label(step.node, 40)
             yield self.finding(sink, path, f"`{shown}` reads the clock, so the key differs on every call: {self.consequence(sink)}")
             return
+
+    def _configured_name(self, step: Step) -> bool:
+        name = identifier(step)
+        if name is None or step.op == "self":
+            return False
+        patterns = [s.name for s in self.settings.sources if s.kind == "time" and s.name]
+        return bool(patterns) and name_matches(name, patterns) and not any(c.flow.value == "value" for c in step.children)
 
     def _is_clock(self, step: Step, callee: str) -> bool:
         node = step.node

@@ -52,11 +52,10 @@ def fake_check_source(source: str | bytes, path: str, settings: Settings) -> lis
                 chain=(ChainStep(number, col + 4, "`ctx` is a context"), ChainStep(number, col, "formatted by str()")),
             ))  # fmt: skip
         for m in _DUMPS.finditer(line):
-            s, e = m.start(1) + 1, m.end(1) + 1
+            e = m.end(1) + 1
             fix = Fix("unsafe", "add sort_keys=True", (Edit(number, e, number, e, ", sort_keys=True"),))
             found.append(Diagnostic("KL102", "dict text depends on insertion order", path, number, m.start() + 1,
                                     number, m.end() + 1, fix=fix))  # fmt: skip
-            del s
         for m in _JOIN.finditer(line):
             s, e = m.start(1) + 1, m.end(1) + 1
             fix = Fix("safe", "sort before joining", (Edit(number, s, number, e, f"sorted({m.group(1)})"),))

@@ -284,6 +284,13 @@ def test_start_up_imports_only_what_is_needed(tmp_path: Path) -> None:
     empty.mkdir()
     out = subprocess.run([sys.executable, "-c", probe, "check", str(empty)], capture_output=True, text=True, env=env)
     assert out.stdout.splitlines()[-1] == "MODULES ['keylint.report', 'keylint.report.text']", out.stdout + out.stderr
+    one = tmp_path / "one.py"
+    one.write_text("def f(streams, ctx):\n    streams[str(ctx)] = 1\n")
+    out = subprocess.run([sys.executable, "-c", probe, "check", str(one)], capture_output=True, text=True, env=env)
+    loaded = out.stdout.splitlines()[-1]
+    assert "'libcst'" in loaded and "'keylint.report.text'" in loaded, loaded
+    assert not any(f"keylint.report.{m}'" in loaded for m in ("sarif", "json_format", "github", "gitlab", "junit"))
+    assert "grpc" not in loaded
 
 
 def test_real_console_script_on_the_fixtures(tmp_path: Path) -> None:
@@ -337,3 +344,13 @@ def test_undecodable_file_names_in_every_format(project: Path, capsys: pytest.Ca
         import xml.etree.ElementTree as ET
 
         assert ET.fromstring(out.encode()).find("testsuite/testcase/failure") is not None
+
+
+def test_ci_paths_are_relative_to_the_project_root(project: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    write(project / "src" / "pkg" / "w.py", LEAKY)
+    monkeypatch.chdir(project / "src")
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "github")
+    assert code == 1 and out.startswith("::error file=src/pkg/w.py,line=2,")
+    code, out, _ = run(capsys, "check", "pkg", "--output-format", "gitlab")
+    assert json.loads(out)[0]["location"]["path"] == "src/pkg/w.py"

@@ -42,7 +42,7 @@ def test_gitignore_semantics(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     touch(tmp_path, "keep.py", "gen_a.py", "build/out.py", "src/build.py", "src/build/deep.py",
           "src/generated/x.py", "src/keep_me.py", "logs/a.py", "logs/important.py", "docs/a/b/c.py",
-          "top.py", "sub/top.py", "sub/local.py", "sub/x.py")  # fmt: skip
+          "top.py", "sub/top.py", "sub/local.py", "sub/x.py", "sub/gen_b.py")  # fmt: skip
     (tmp_path / ".gitignore").write_text(
         "# comment\n"
         "gen_*.py\n"
@@ -55,14 +55,18 @@ def test_gitignore_semantics(tmp_path: Path) -> None:
         "src/keep_me.py\n"
         "!src/keep_me.py\n"  # the last match wins
     )
-    (tmp_path / "sub" / ".gitignore").write_text("local.py\n!x.py\n")
-    assert found(tmp_path) == ["keep.py", "logs/important.py", "src/build.py", "src/keep_me.py", "sub/top.py", "sub/x.py"]
+    (tmp_path / "sub" / ".gitignore").write_text("local.py\n!x.py\n!gen_b.py\n")  # deeper file re-includes
+    assert found(tmp_path) == [
+        "keep.py", "logs/important.py", "src/build.py", "src/keep_me.py", "sub/gen_b.py", "sub/top.py", "sub/x.py"
+    ]
 
 
 def test_gitignore_above_the_checked_folder_applies_up_to_the_repo_root(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
-    (tmp_path / ".gitignore").write_text("pkg/skip.py\n*_pb2.py\n")
+    (tmp_path / ".gitignore").write_text("pkg/skip.py\n*_pb2.py\n/pkg/\n")
     touch(tmp_path, "pkg/skip.py", "pkg/keep.py", "pkg/api_pb2.py")
+    # A folder named on the command line is walked even when ignored itself (pyenv's checkout
+    # ignores `/versions`, yet `keylint check <stdlib>` must see the standard library).
     result = discover([str(tmp_path / "pkg")], Settings(project_root=str(tmp_path)))
     assert rel(tmp_path, result.files) == ["pkg/keep.py"]
 
@@ -94,6 +98,8 @@ def test_force_exclude_applies_gitignore_to_explicit_files(tmp_path: Path, monke
     settings = Settings(project_root=str(tmp_path))
     assert discover(["vendor/lib.py", "app.py"], settings).files == ["app.py", os.path.normpath("vendor/lib.py")]
     assert discover(["vendor/lib.py", "app.py"], settings, force_exclude=True).files == ["app.py"]
+    assert discover(["vendor"], settings, force_exclude=True).files == []
+    assert discover(["vendor"], settings).files == [os.path.normpath("vendor/lib.py")]
 
 
 def test_symlink_loops_and_dangling_links_do_not_hang(tmp_path: Path) -> None:

@@ -138,3 +138,46 @@ def test_findings_are_sorted_and_carry_source_and_chain() -> None:
     assert any("returned by key()" in n for n in notes) and any("str()" in n for n in notes)
     assert kl101.chain[-1].line == 6
     assert kl101.fix is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "source", "code"),
+    [
+        (dict(kind="context", name="call_state"), "def f(m, call_state):\n    m[str(call_state)] = 1\n", "KL101"),
+        (dict(kind="context", type="myrpc.Call"), "from myrpc import Call\ndef f(m, c: Call):\n    m[f'{c}'] = 1\n", "KL101"),
+        (dict(kind="context", function="myrpc.current_call"), "import myrpc\ndef f(m):\n    m[str(myrpc.current_call())] = 1\n", "KL101"),
+        (dict(kind="time", function="clock.now_ms"), "import clock\ndef f(m):\n    m[clock.now_ms()] = 1\n", "KL201"),
+        (dict(kind="time", name="stamp"), "def f(m, stamp):\n    m[(1, stamp)] = 1\n", "KL201"),
+        (dict(kind="deadline", name="due"), "def f(m, due):\n    m[due] = 1\n", "KL102"),
+        (dict(kind="deadline", function="budget_left"), "def f(m, job):\n    m[job.budget_left()] = 1\n", "KL102"),
+    ],
+)
+def test_configured_sources(spec: dict[str, str], source: str, code: str) -> None:
+    from keylint.settings import SourceSpec
+
+    assert _codes(source) == []
+    assert _codes(source, sources=(SourceSpec(**spec),)) == [(code, source.count("\n"))]
+
+
+def test_configured_sanitizer_silences_a_finding() -> None:
+    # Hashing or wrapping the unstable text keeps it unstable: reported until declared a sanitizer.
+    source = "def f(m, ctx):\n    m[stable(str(ctx))] = 1\n"
+    assert _codes(source) == [("KL101", 2)]
+    assert _codes(source, sanitizers=("stable",)) == []
+    both = "import h\ndef f(m, ctx):\n    m[h.stable(str(ctx)) + str(ctx)] = 1\n"
+    assert _codes(both, sanitizers=("h.stable",)) == [("KL101", 3)]  # the second operand is still raw text
+
+
+def test_a_crashing_rule_costs_only_its_own_findings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keylint.registry import get_rule
+
+    rule = get_rule("KL201")
+    assert rule is not None
+
+    def boom(self: object, sink: object, analysis: object) -> list[object]:
+        raise ValueError("boom")
+
+    monkeypatch.setattr(rule, "check_sink", boom)
+    found = check_source(LEAK, "m.py", Settings())
+    assert [(d.code, d.line) for d in found] == [("KL001", 1), ("KL101", 2)]
+    assert "internal error in rule KL201" in found[0].message

@@ -153,3 +153,12 @@ def test_json_and_text(setup: tuple[list[Diagnostic], ReportContext]) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown output format"):
         get_renderer("yaml")
+
+
+def test_cli_offers_every_format() -> None:
+    from keylint.cli import FORMATS as CLI_FORMATS
+    from keylint.report import FORMATS
+
+    assert CLI_FORMATS == FORMATS  # the CLI keeps its own copy so `--version` imports no report code
+    for name in FORMATS:
+        assert callable(get_renderer(name))

@@ -55,6 +55,7 @@ class AsyncClient:
         self._shared = AsyncShared(self._connection, StreamRegistry())
         self._keepalive = AsyncKeepAlive(self._connection)
         self._closed = False
+        self._live_locks: set[AsyncLock] = set()  # acquiring or held: released by close()
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -174,6 +175,8 @@ class AsyncClient:
     async def close(self) -> None:
         if self._closed:
             return
+        for lock in list(self._live_locks):
+            await lock._give_up()  # no lease outlives its lock, even when the client closes first
         self._closed = True
         tasks = []
         for stream in self._shared.registry:

@@ -60,6 +60,7 @@ class AsyncLock:
         if self._busy:
             raise RuntimeError(f"lock {self.name!r} is already held or being acquired by this Lock")
         self._busy = True
+        self._client._live_locks.add(self)
         deadline = None if wait is None else time.monotonic() + wait
         try:
             if await self._try(deadline, wait == 0):
@@ -146,6 +147,7 @@ class AsyncLock:
         finally:
             self._key = None
             self._busy = False
+            self._client._live_locks.discard(self)
 
     async def release(self) -> None:
         if not self._busy or self._lease is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import grpc
 import grpc.aio
 
-from fixed_client._transport import is_auth_error, watch_stream_error
+from fixed_client._transport import is_auth_error, token_rejected, watch_stream_error
 from fixed_client.core.backoff import Backoff
 from fixed_client.core.convert import to_events
 from fixed_client.core.keys import StreamKey
@@ -69,6 +69,8 @@ class AsyncWatchStream:
         self._requests: asyncio.Queue[rpc_pb2.WatchRequest | object] | None = None
         self._call: grpc.aio.StreamStreamCall | None = None  # type: ignore[type-arg]
         self._retired = False
+        self._token_restarts = 0  # reopenings for an expired token since the last good create
+        self._restart = False  # reopen on the same endpoint (no failover)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -134,8 +136,9 @@ class AsyncWatchStream:
             if self._retired:
                 return
             self._end_call()
-            if stubs is not None:
+            if stubs is not None and not self._restart:
                 connection.failover(stubs)
+            self._restart = False
             try:
                 await asyncio.wait_for(self._wake.wait(), backoff.next_delay())
             except asyncio.TimeoutError:
@@ -146,6 +149,8 @@ class AsyncWatchStream:
         try:
             async for resp in call:
                 backoff.reset()
+                if await self._token_rejected(resp):
+                    return None
                 deliveries = self.core.receive(resp)
                 self.flush()
                 if self.core.is_empty():
@@ -168,6 +173,21 @@ class AsyncWatchStream:
                 return None
             return watch_stream_error(code, details, connection.settings)
         return None
+
+    async def _token_rejected(self, resp: rpc_pb2.WatchResponse) -> bool:
+        """True when the stream must be reopened with a fresh token (at most twice in a row)."""
+        if resp.created and not resp.canceled:
+            self._token_restarts = 0
+        connection = self._shared.connection
+        if self._token_restarts >= 2 or not token_rejected(resp, connection.settings):
+            return False
+        self._token_restarts += 1
+        self._restart = True
+        try:
+            await connection.refresh_token(connection.current_token())
+        except Exception:  # unreachable or refused: the reconnect loop retries
+            pass
+        return True
 
     def _fail_all(self, error: EtcdError) -> None:
         sinks = self.core.drop_all()

@@ -58,6 +58,7 @@ class Client:
         self._shared = Shared(self._connection, StreamRegistry())
         self._keepalive = KeepAlive(self._connection)
         self._closed = False
+        self._live_locks: set[Lock] = set()  # acquiring or held: released by close()
         if settings.username is not None:
             self._connection.refresh_token(None)  # fail early on bad credentials
 
@@ -209,6 +210,8 @@ class Client:
         """Cancel every watch stream and keep-alive, then close the channels."""
         if self._closed:
             return
+        for lock in list(self._live_locks):
+            lock._give_up()  # no lease outlives its lock, even when the client closes first
         self._closed = True
         with self._shared.lock:
             for stream in self._shared.registry:

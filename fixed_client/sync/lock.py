@@ -66,6 +66,7 @@ class Lock:
             if self._busy:
                 raise RuntimeError(f"lock {self.name!r} is already held or being acquired by this Lock")
             self._busy = True
+            self._client._live_locks.add(self)
         deadline = None if wait is None else time.monotonic() + wait
         try:
             if self._try(deadline, wait == 0):
@@ -158,6 +159,7 @@ class Lock:
             self._key = None
             with self._mutex:
                 self._busy = False
+                self._client._live_locks.discard(self)
 
     def release(self) -> None:
         """Delete the key and revoke the lease; RuntimeError if this Lock was not acquired."""

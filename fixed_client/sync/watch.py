@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from fixed_client._transport import is_auth_error, watch_stream_error
+from fixed_client._transport import is_auth_error, token_rejected, watch_stream_error
 from fixed_client.core.backoff import Backoff
 from fixed_client.core.convert import to_events
 from fixed_client.core.keys import StreamKey
@@ -70,6 +70,8 @@ class WatchStream:
         self._requests: queue.SimpleQueue[rpc_pb2.WatchRequest | object] | None = None
         self._call: grpc.Call | None = None
         self._retired = False
+        self._token_restarts = 0  # reopenings for an expired token since the last good create
+        self._restart = False  # reopen on the same endpoint (no failover)
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fixed_client-watch", daemon=True)
         # Watches garbage-collected while open; reaped by the next holder of the lock.
@@ -157,9 +159,25 @@ class WatchStream:
                 if self._retired:
                     return
                 self._end_call_locked()
-            if stubs is not None:
+            if stubs is not None and not self._restart:
                 shared.connection.failover(stubs)
+            self._restart = False
             self._wake.wait(backoff.next_delay())
+
+    def _token_rejected(self, resp: rpc_pb2.WatchResponse) -> bool:
+        """True when the stream must be reopened with a fresh token (at most twice in a row)."""
+        if resp.created and not resp.canceled:
+            self._token_restarts = 0
+        connection = self._shared.connection
+        if self._token_restarts >= 2 or not token_rejected(resp, connection.settings):
+            return False
+        self._token_restarts += 1
+        self._restart = True
+        try:
+            connection.refresh_token(connection.current_token())
+        except Exception:  # unreachable or refused: the reconnect loop retries
+            pass
+        return True
 
     def _pump(self, call: Iterator[rpc_pb2.WatchResponse], backoff: Backoff) -> EtcdError | None:
         """Feed responses to the core until the stream ends; a halting error is returned."""
@@ -167,6 +185,8 @@ class WatchStream:
         try:
             for resp in call:
                 backoff.reset()
+                if self._token_rejected(resp):
+                    return None
                 with shared.lock:
                     deliveries = self.core.receive(resp)
                     self.flush_locked()

@@ -41,6 +41,13 @@ Step: node, op, flow, note, where, callee, spec, children, param, function, cls,
   "binop" (callee="//", "-", ...; Flow.DERIVE), "unary", "subscript" (container, Flow.DERIVE),
   "choice" (if/else, and/or), "await", "walrus", "starred", "literal", "lambda", "builtin",
   "sanitizer" (a `Settings.sanitizers` call: no children), "expr" (anything else).
+Helpers: `keylint.keyflow.paths` (text_taken(path): the key holds the text of the path's last value;
+  plain_flow, identifier(step), only_literals, has_value_children), `keylint.keyflow.timeflow`
+  (time_reaches(path): a clock value still changes the key - no bucket such as `//`, round(),
+  .replace(second=0), .date(), date-only strftime on the way), `keylint.keyflow.sources` (tables:
+  CLOCK_FUNCTIONS, CONTEXT_TYPES/FACTORIES, DEADLINE_NAMES, CACHE_DECORATORS, CLIENT_CONSTRUCTORS,
+  CLIENT_METHODS; name_matches(name, globs)). Extend a table here rather than in a rule when two
+  rules need it.
 Flow (how a child reaches its parent): VALUE (same object), TEXT (parent holds its text), PART (a
   piece of the parent), ELEMENT (parent is an element of it), DERIVE (computed from it), MEMBER
   (parent is an attribute of it).

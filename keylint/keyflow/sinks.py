@@ -108,6 +108,8 @@ def _is_cached(fn: FunctionInfo) -> bool:
 def build_sinks(an: ModuleAnalysis) -> list[Sink]:
     sinks: list[Sink] = []
     for node, key, operation, where in an.collected.subscripts:
+        if _is_sequence(an, node.value, where):
+            continue  # positional indexing of a tuple/list table is not a key
         client = classify_client(an, node.value, where) if _might_persist(node.value) else None
         sinks.append(Sink(node, key, "subscript", operation, where, node.value, an.mapping_identity(node.value, where),
                           source_text(node.value, 40), bool(client and client[1]), api=client[0] if client else None))
@@ -166,6 +168,31 @@ def build_sinks(an: ModuleAnalysis) -> list[Sink]:
                                       f"the cache of {target.qualname}()", False, api="lru_cache", function=target))
                 del skip
     return sinks
+
+
+_SEQUENCES = (cst.Tuple, cst.List, cst.ListComp, cst.SimpleString, cst.ConcatenatedString)
+
+
+def _is_sequence(an: ModuleAnalysis, expr: cst.BaseExpression, where: Where) -> bool:
+    """`expr` is a tuple/list/str literal, or a name or attribute only ever bound to one."""
+    if isinstance(expr, _SEQUENCES):
+        return True
+    values: list[cst.CSTNode | None] = []
+    if isinstance(expr, cst.Name):
+        owner = lookup_scope_chain(where.scope, expr.value)
+        if owner is None or where.lookup_env(expr.value) is not None:
+            return False
+        values = [b.value if b.kind == "assign" else None for b in owner.bindings[expr.value]]
+    elif isinstance(expr, cst.Attribute):
+        attr = expr.attr.value
+        values = [s.value if s.flow.value == "value" else None for s in an.collected.attr_stores.get(attr, [])]
+        for cls in an.classes.values():
+            if attr in cls.class_attrs:
+                scope = next((f.scope.parent for f in an.functions if f.cls is cls), None)
+                if scope is None:
+                    return False
+                values += [b.value if b.kind == "assign" else None for b in scope.bindings.get(attr, [])]
+    return bool(values) and all(isinstance(v, _SEQUENCES) for v in values)
 
 
 def _might_persist(expr: cst.BaseExpression) -> bool:

@@ -17,7 +17,9 @@ _PROPAGATE = frozenset({"str", "repr", "format", "int", "float", "hash", "abs", 
                         "time.localtime", "time.gmtime", "datetime.datetime.fromtimestamp",
                         "datetime.datetime.utcfromtimestamp", "time.ctime", "time.asctime"})
 _BUCKET_CALLS = frozenset({"round", "math.floor", "math.ceil", "math.trunc"})
-_FINE_ATTRS = frozenset({"microsecond", "second", "nanosecond", "minute", "timestamp", "fold"})
+_FINE_ATTRS = frozenset({"microsecond", "second", "nanosecond", "minute", "timestamp"})
+# Methods of a time value that return a coarse field (a day, a weekday, a date).
+_COARSE_METHODS = frozenset({"date", "weekday", "isoweekday", "isocalendar", "toordinal", "timetuple", "utctimetuple"})
 # strftime/format directives finer than a minute: a format without them is a bucket.
 _FINE_DIRECTIVES = re.compile(r"%[SfXTcsNR]|%-?[SfX]")
 _DATE_RETURNING = frozenset({"datetime.date.today"})
@@ -36,12 +38,18 @@ def is_bucket(parent: Step, child: Step) -> bool:
         return True
     if op == "call" and callee in _BUCKET_CALLS:
         return True
+    if op == "call" and callee == "time.strftime" and isinstance(parent.node, cst.Call) and parent.node.args:
+        fmt = parent.node.args[0].value
+        if isinstance(fmt, cst.SimpleString) and spec_is_bucket(str(fmt.evaluated_value)):
+            return True
+    if child.flow is Flow.ELEMENT and child.op in ("call", "method"):
+        return True  # a field unpacked from a time tuple: `year, month, day, *_ = time.gmtime(t)`
     if op == "call" and callee == "int" and isinstance(child.node, cst.BinaryOperation) \
             and isinstance(child.node.operator, (cst.Divide, cst.FloorDivide)):
         return True
     if op == "method":
         name = callee.lstrip(".")
-        if name == "date":
+        if name in _COARSE_METHODS:
             return True
         if name == "strftime" and spec_is_bucket(parent.spec):
             return True

@@ -8,6 +8,7 @@ exactly once and in order. Sizes are bounded for a 2-core CI machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -96,11 +97,14 @@ def run_fault_scenario(
         watcher.start()
         writer = Writer(write_endpoints, prefix, count)
         writer.start()
-        for threshold, fault in faults:
-            assert wait_until(lambda: writer.written >= threshold or not writer.is_alive(), 120)
-            fault()
-        writer.join(timeout=150)
-        watcher.join(timeout=60)
+        try:
+            for threshold, fault in faults:
+                assert wait_until(lambda: writer.written >= threshold or not writer.is_alive(), 120)
+                fault()
+            writer.join(timeout=150)
+            watcher.join(timeout=60)
+        finally:
+            writer.stop_at = 0.0  # a failed test must not leave the writer retrying in the background
         assert writer.error is None, writer.error
         assert not watcher.is_alive(), f"watch stalled after {len(events)} events"
         assert watcher_client.watcher_count() == 0
@@ -154,12 +158,15 @@ def test_connected_cluster_member_stopped_and_restarted(etcd_cluster: EtcdCluste
             connected = next(m for m in etcd_cluster.members if m.watch_streams() > 0)
             writer = Writer([m.endpoint for m in etcd_cluster.members if m is not connected], prefix, count)
             writer.start()
-            assert wait_until(lambda: writer.written >= count // 5, 60)
-            stop_connected()
-            assert wait_until(lambda: writer.written >= 3 * count // 5, 60)
-            restart_it()
-            writer.join(timeout=120)
-            watcher.join(timeout=60)
+            try:
+                assert wait_until(lambda: writer.written >= count // 5, 60)
+                stop_connected()
+                assert wait_until(lambda: writer.written >= 3 * count // 5, 60)
+                restart_it()
+                writer.join(timeout=120)
+                watcher.join(timeout=60)
+            finally:
+                writer.stop_at = 0.0
             assert writer.error is None, writer.error
             assert not watcher.is_alive(), f"watch stalled after {len(events)} events"
         return events, start
@@ -243,7 +250,8 @@ def test_async_watch_survives_restarts_and_a_cut(fresh_etcd: EtcdServer, prefix:
 
     async def body() -> tuple[list[Event], int, TcpProxy]:
         proxy = TcpProxy(fresh_etcd.endpoint)
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(proxy.close)
             async with AsyncClient([proxy.endpoint], timeout=2.0) as c:
                 start = await c.put(prefix + "start", "") + 1
                 events: list[Event] = []
@@ -258,6 +266,7 @@ def test_async_watch_survives_restarts_and_a_cut(fresh_etcd: EtcdServer, prefix:
                 task = asyncio.create_task(watch())
                 writer = Writer([fresh_etcd.endpoint], prefix, count)
                 writer.start()
+                stack.callback(setattr, writer, "stop_at", 0.0)
                 for threshold, fault in [
                     (count // 4, lambda: (fresh_etcd.kill(), fresh_etcd.start())),
                     (count // 2, proxy.close),
@@ -272,8 +281,6 @@ def test_async_watch_survives_restarts_and_a_cut(fresh_etcd: EtcdServer, prefix:
                 assert writer.error is None
                 assert c.watcher_count() == 0
                 return events, start, proxy
-        finally:
-            proxy.close()
 
     events, start, proxy = run_async(body(), timeout=140)
     check_exactly_once(events, start, count)

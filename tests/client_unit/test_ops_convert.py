@@ -7,7 +7,7 @@ import pytest
 from client_unit.canned import event
 
 from fixed_client import ops
-from fixed_client._transport import make_settings, map_error, parse_endpoint
+from fixed_client._transport import make_settings, map_error, parse_endpoint, token_rejected
 from fixed_client.core.convert import range_result, to_events, txn_result
 from fixed_client.errors import (
     CompactedError,
@@ -86,3 +86,14 @@ def test_error_mapping_names_what_to_change() -> None:
     assert isinstance(down, EtcdConnectionError) and "a:1" in str(down) and "b:2" in str(down)
     compacted = map_error(grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted", settings, [])
     assert isinstance(compacted, CompactedError)
+
+
+def test_expired_token_create_rejection_reopens_only_with_auth() -> None:
+    reason = "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token"
+    rejected = rpc_pb2.WatchResponse(watch_id=-1, created=True, canceled=True, cancel_reason=reason)
+    with_auth = make_settings(["a:1"], 2, "alice", "pw", None, None, None, 1024)
+    without = make_settings(["a:1"], 2, None, None, None, None, None, 1024)
+    assert token_rejected(rejected, with_auth)
+    assert not token_rejected(rejected, without)
+    denied = rpc_pb2.WatchResponse(watch_id=-1, created=True, canceled=True, cancel_reason="etcdserver: permission denied")
+    assert not token_rejected(denied, with_auth)  # a real denial fails the watch

@@ -1,0 +1,264 @@
+"""How long a key's table lives compared with the object a key was derived from (KL301/KL302).
+
+An identity key (`id(obj)`, or text carrying `obj`'s address) is only wrong once `obj` is gone and a
+new object reuses its address. That needs a table that outlives the object and nothing keeping the
+object alive or removing the entry when it dies. Additive helpers on top of `ModuleAnalysis`; they
+read only what keyflow already collected.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from keylint.keyflow.analysis import ModuleAnalysis
+from keylint.keyflow.model import FunctionInfo, Sink, Where
+from keylint.keyflow.names import dotted, lookup_scope_chain, qualify, source_text
+
+WEAK_TABLES = frozenset({"weakref.WeakKeyDictionary", "weakref.WeakValueDictionary", "weakref.WeakSet"})
+_KEEP_METHODS = frozenset({"append", "add", "appendleft", "insert", "extend"})
+_DELETES = frozenset({"pop", "discard", "remove", "__delitem__", "popitem"})
+
+
+def code(node: cst.CSTNode) -> str:
+    return source_text(node, 10_000)
+
+
+def table_owner(sink: Sink, an: ModuleAnalysis) -> str | None:
+    """A phrase naming why the table outlives one call, or None when it dies with the call (a local
+    that does not escape) or its lifetime is the caller's business (a parameter)."""
+    if sink.persistent:
+        return "leaves the process"
+    if sink.kind == "cached-call":
+        return f"{sink.mapping_label} keeps it"
+    root = sink.mapping
+    while isinstance(root, cst.Subscript):
+        root = root.value
+    if root is None:
+        return None
+    if isinstance(root, cst.Attribute):
+        return f"`{sink.mapping_label}` lives on an object"
+    if isinstance(root, cst.Name):
+        owner = lookup_scope_chain(sink.where.scope, root.value)
+        if owner is None:
+            return None
+        if owner.kind in ("module", "class"):
+            return f"`{sink.mapping_label}` is module-level" if owner.kind == "module" else f"`{sink.mapping_label}` is a class attribute"
+        kinds = {b.kind for b in owner.bindings.get(root.value, [])}
+        if "param" in kinds or owner.function is None:
+            return None
+        if root.value in owner.nonlocals or owner is not sink.where.scope or _escapes(owner.function, root.value):
+            return f"`{sink.mapping_label}` outlives the call that fills it"
+        return None
+    return None
+
+
+def _is_self_attr(expr: cst.BaseExpression, where: Where) -> bool:
+    return isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and _is_self(expr.value.value, where)
+
+
+def _is_self(name: str, where: Where) -> bool:
+    fn = where.scope.function
+    return fn is not None and fn.cls is not None and bool(fn.params) and fn.params[0].name == name
+
+
+class _Escape(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.escapes = False
+
+    def _mentions(self, node: cst.CSTNode | None) -> bool:
+        if node is None:
+            return False
+        if isinstance(node, cst.Name):
+            return node.value == self.name
+        if isinstance(node, (cst.Tuple, cst.List)):
+            return any(self._mentions(e.value) for e in node.elements)
+        return False
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self.escapes |= self._mentions(node.value)
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        self.escapes |= isinstance(node.value, cst.BaseExpression) and self._mentions(node.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if self._mentions(node.value) and any(not isinstance(t.target, cst.Name) for t in node.targets):
+            self.escapes = True
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        finder = _Mentions(self.name)
+        node.body.visit(finder)
+        self.escapes |= finder.found  # a closure keeps the table alive after the call
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        finder = _Mentions(self.name)
+        node.body.visit(finder)
+        self.escapes |= finder.found
+        return False
+
+
+class _Mentions(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.found = False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found |= node.value == self.name
+
+
+def _escapes(fn: FunctionInfo, name: str) -> bool:
+    visitor = _Escape(name)
+    fn.node.body.visit(visitor)
+    return visitor.escapes
+
+
+def is_weak_table(sink: Sink, an: ModuleAnalysis) -> bool:
+    """The table is a `WeakKeyDictionary`/`WeakValueDictionary`/`WeakSet` (by its assignment)."""
+    mapping = sink.mapping
+    if mapping is None:
+        return False
+    values: list[tuple[cst.BaseExpression, Where]] = []
+    if isinstance(mapping, cst.Name):
+        owner = lookup_scope_chain(sink.where.scope, mapping.value)
+        if owner is not None:
+            values = [(b.value, Where(owner, b.stmt)) for b in owner.bindings.get(mapping.value, []) if isinstance(b.value, cst.BaseExpression)]
+    elif isinstance(mapping, cst.Attribute):
+        values = [(s.value, s.where) for s in an.collected.attr_stores.get(mapping.attr.value, [])]
+    for value, where in values:
+        if isinstance(value, cst.Call) and qualify(dotted(value.func), where.scope) in WEAK_TABLES:
+            return True
+    return False
+
+
+def holds_object(value: cst.BaseExpression | None, obj: str, an: ModuleAnalysis, where: Where, depth: int = 0) -> bool:
+    """Does the stored value keep the object (source text `obj`) alive: the object itself, a
+    collection holding it, or an instance constructed from it?"""
+    if value is None or depth > 4:
+        return False
+    if code(value) == obj:
+        return True
+    if isinstance(value, (cst.Tuple, cst.List, cst.Set)):
+        return any(holds_object(e.value, obj, an, where, depth + 1) for e in value.elements)
+    if isinstance(value, cst.Dict):
+        return any(holds_object(e.value, obj, an, where, depth + 1) for e in value.elements if isinstance(e, cst.DictElement))
+    if isinstance(value, cst.Call):
+        name = dotted(value.func) or ""
+        constructs = name.rsplit(".", 1)[-1][:1].isupper() or name in an.classes or name in ("dict", "list", "tuple")
+        qual = qualify(name, where.scope) or ""
+        if constructs and not qual.startswith("weakref."):
+            return any(holds_object(a.value, obj, an, where, depth + 1) for a in value.args)
+    return False
+
+
+def stored_value(sink: Sink) -> cst.BaseExpression | None:
+    """The value a write sink stores: `m[k] = v`, `m.setdefault(k, v)`, `m.__setitem__(k, v)`."""
+    if sink.operation != "write":
+        return None
+    if sink.kind == "subscript":
+        anchor = sink.statement
+        if isinstance(anchor, cst.SimpleStatementLine):
+            for small in anchor.body:
+                if isinstance(small, cst.Assign) and any(t.target is sink.node for t in small.targets):
+                    return small.value
+                if isinstance(small, cst.AnnAssign) and small.target is sink.node:
+                    return small.value
+        return None
+    if isinstance(sink.node, cst.Call) and sink.method in ("setdefault", "__setitem__") and len(sink.node.args) > 1:
+        return sink.node.args[1].value
+    return None
+
+
+def kept_alive_in_function(obj: str, where: Where, an: ModuleAnalysis) -> bool:
+    """The function doing the write also keeps `obj` in some container (a keep-alive list:
+    `keep.append(obj)`, `_keep_alive(obj, memo)`)."""
+    fn = where.scope.function
+    if fn is None:
+        return False
+    for call, call_where in an.collected.calls:
+        if call_where.scope.function is not fn:
+            continue
+        func = call.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if name in _KEEP_METHODS or "keep_alive" in name.lower() or "keepalive" in name.lower():
+            if any(code(a.value) == obj for a in call.args):
+                return True
+    return False
+
+
+def removed_in_same_call(sink: Sink, an: ModuleAnalysis) -> bool:
+    """The same function also deletes from the same table (`add` ... `finally: discard`): the entry
+    lives only while the call runs (recursion guards in repr/encoders)."""
+    fn = sink.where.scope.function
+    if fn is None or sink.mapping is None:
+        return False
+    label = code(sink.mapping)
+    for other in an.sinks:
+        if other is sink or other.where.scope.function is not fn or other.mapping is None:
+            continue
+        if other.operation == "delete" and code(other.mapping) == label:
+            return True
+    for call, call_where in an.collected.calls:  # `seen.remove(k)` / `del`-like helpers
+        func = call.func
+        if call_where.scope.function is fn and isinstance(func, cst.Attribute) and func.attr.value in _DELETES \
+                and code(func.value) == label:
+            return True
+    return False
+
+
+def finalizer_cleans(sink: Sink, an: ModuleAnalysis) -> bool:
+    """A `weakref.finalize(obj, ...)` or `weakref.ref(obj, callback)` in the module removes entries
+    from this table: its arguments name the table (`table.pop`, `self._m.__delitem__`) or its
+    callback is a function of this module that deletes from the table."""
+    if sink.mapping is None:
+        return False
+    label = code(sink.mapping)
+    target_id = sink.mapping_id
+    deleters = _functions_deleting_from(label, target_id, an)
+    for call, where in an.collected.calls:
+        qual = qualify(dotted(call.func), where.scope)
+        if qual not in ("weakref.finalize", "weakref.ref", "weakref.proxy", "weakref.WeakMethod"):
+            continue
+        for arg in call.args[1:]:
+            value = arg.value
+            while isinstance(value, cst.Attribute):
+                if code(value) == label or (target_id is not None and an.mapping_identity(value, where) == target_id):
+                    return True
+                value = value.value
+            name = value.value if isinstance(value, cst.Name) else None
+            if name is not None and (name == label or name in deleters):
+                return True
+            if isinstance(arg.value, cst.Attribute) and arg.value.attr.value in deleters:
+                return True
+            if isinstance(arg.value, (cst.Lambda,)) and label in code(arg.value):
+                return True
+    return False
+
+
+def _functions_deleting_from(label: str, target_id: str | None, an: ModuleAnalysis) -> set[str]:
+    names: set[str] = set()
+    for sink in an.sinks:
+        if sink.operation == "delete" and sink.mapping is not None and sink.where.scope.function is not None:
+            if code(sink.mapping) == label or (target_id is not None and sink.mapping_id == target_id):
+                names.add(sink.where.scope.function.name)
+    return names
+
+
+def long_lived_object(expr: cst.BaseExpression, sink: Sink, an: ModuleAnalysis) -> bool:
+    """The object lives at least as long as the table: `self` keyed in its own table, a module-level
+    function, class or import, a class (`type(x)`, `x.__class__`)."""
+    where = sink.where
+    if isinstance(expr, cst.Call) and dotted(expr.func) == "type":
+        return True
+    if isinstance(expr, cst.Attribute) and expr.attr.value == "__class__":
+        return True
+    if isinstance(expr, cst.Name):
+        if _is_self(expr.value, where):
+            return _is_self_attr(sink.mapping, where) if sink.mapping is not None else False
+        owner = lookup_scope_chain(where.scope, expr.value)
+        return owner is not None and owner.kind == "module"  # module globals live as long as the module
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+        owner = lookup_scope_chain(where.scope, expr.value.value)
+        return owner is not None and owner.kind == "module" and any(
+            b.kind == "import" for b in owner.bindings.get(expr.value.value, []))  # `mod.func`
+    return False
