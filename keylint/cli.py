@@ -18,7 +18,8 @@ from keylint._version import __version__
 
 if TYPE_CHECKING:
     from keylint.diagnostics import Diagnostic
-    from keylint.report import SourceLines
+    from keylint.report import ReportContext, SourceLines
+    from keylint.runner import FileResult
     from keylint.settings import Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
     check.add_argument("--max-file-size", type=int, metavar="BYTES", help="larger files get KL001")
     check.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
+    check.add_argument("--baseline", metavar="FILE", help="fail only on findings not recorded in FILE")
+    check.add_argument("--write-baseline", metavar="FILE", help="record the current findings in FILE and exit 0")
+    check.add_argument("--add-noqa", action="store_true",
+                       help="add `# keylint: ignore[CODE]` comments that silence every current finding")
 
     rule = commands.add_parser("rule", help="print a rule's documentation", description="Print rule docs.")
     rule.add_argument("code", nargs="?", metavar="CODE")
@@ -198,7 +203,7 @@ def _check_files(
     files: list[str] = []
     found: list[Diagnostic] = []
     if not (args.fix or args.diff):
-        for result in iter_file_results(paths, settings, force_exclude=args.force_exclude):
+        for result in _with_progress(iter_file_results(paths, settings, force_exclude=args.force_exclude), args, paths, settings):
             files.append(result.path)
             found.extend(result.diagnostics)
         return files, found
@@ -210,7 +215,9 @@ def _check_files(
     discovery = discover(paths, settings, force_exclude=args.force_exclude)
     found.extend(file_error(p.path, p.message) for p in discovery.problems)
     diffs = []
-    for path in discovery.files:
+    from keylint import progress
+
+    for path in progress.track(discovery.files, len(discovery.files), args.output_format):
         outcome = fix_file(path, settings, unsafe=args.unsafe_fixes, write=not args.diff)
         files.append(path)
         found.extend(outcome.remaining)
@@ -224,6 +231,63 @@ def _check_files(
         _write("".join(diffs))
     found.sort(key=lambda d: d.sort_key())
     return sorted(files + [p.path for p in discovery.problems]), found
+
+
+def _with_progress(results: Iterator[FileResult], args: argparse.Namespace, paths: list[str], settings: Settings) -> Iterator[FileResult]:
+    """A bar on stderr for long runs at a terminal (`keylint.progress`); the total costs a second
+    discovery walk, done only when a bar can be shown."""
+    from keylint import progress
+
+    if not progress.wanted(args.output_format):
+        return results
+    from keylint.discover import discover
+
+    found = discover(paths, settings, force_exclude=args.force_exclude)
+    return progress.track(results, len(found.files) + len(found.problems), args.output_format)
+
+
+def _check_integration_args(args: argparse.Namespace, use_stdin: bool) -> None:
+    if args.baseline and args.write_baseline:
+        raise UsageError("--baseline and --write-baseline do not combine; --write-baseline alone refreshes it")
+    for flag, given in (("--write-baseline", args.write_baseline), ("--add-noqa", args.add_noqa)):
+        if given and (use_stdin or args.diff):
+            raise UsageError(f"{flag} works on files; it does not combine with stdin or --diff")
+    if args.add_noqa and args.fix:
+        raise UsageError("--add-noqa does not combine with --fix; fix first, then silence what is left")
+
+
+def _baseline_and_noqa(
+    args: argparse.Namespace, found: list[Diagnostic], context: ReportContext, settings: Settings
+) -> list[Diagnostic] | int:
+    """--write-baseline, --baseline, --add-noqa: the findings left to report, or the exit code."""
+    from keylint import baseline, noqa
+
+    try:
+        if args.write_baseline:
+            count = baseline.write(args.write_baseline, found, context)
+            _err(f"keylint: wrote {count} finding(s) to the baseline {args.write_baseline}")
+            unreadable = sum(1 for d in found if d.code in baseline.NEVER_BASELINED)
+            if unreadable:
+                _err(f"keylint: {unreadable} file(s) could not be checked (KL001); those are never baselined")
+            return EXIT_CLEAN
+        if args.baseline:
+            result = baseline.filter_new(found, context, baseline.load(args.baseline))
+            if not args.quiet and (result.matched or result.stale):
+                _err(f"keylint: {result.matched} finding(s) matched the baseline {args.baseline}")
+            if not args.quiet and result.stale:
+                _err(f"keylint: {result.stale} baseline entr(ies) no longer occur; refresh with --write-baseline")
+            found = result.new
+    except baseline.BaselineError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the baseline {args.write_baseline}: {exc.strerror or exc}") from None
+    if not args.add_noqa:
+        return found
+    outcome = noqa.add_noqa(found, settings)
+    for problem in outcome.problems:
+        _err(f"keylint: {problem}")
+    _err(f"keylint: added suppression comments for {outcome.added} finding(s) in {outcome.files} file(s)")
+    return EXIT_FINDINGS if outcome.problems else EXIT_CLEAN
 
 
 @contextmanager
@@ -256,6 +320,7 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError("`-` (stdin) cannot be combined with other paths")
     if args.diff and args.output_file is None and args.output_format != "text":
         raise UsageError("--diff prints a diff on stdout; pick --output-file for a machine-readable report")
+    _check_integration_args(args, use_stdin)
     tally = FixTally()
     settings = _settings(args, [args.stdin_filename or "."] if use_stdin else paths)
     lines = SourceLines()
@@ -272,6 +337,10 @@ def run_check(args: argparse.Namespace) -> int:
         quiet=args.quiet, version=__version__,
         root=settings.project_root or os.getcwd(),  # CI formats want paths from the project root
     )  # fmt: skip
+    kept = _baseline_and_noqa(args, found, context, settings)
+    if isinstance(kept, int):
+        return kept
+    found = kept
     report = get_renderer(args.output_format)(found, context)
     to_stderr = (args.diff or (use_stdin and args.fix)) and args.output_file is None
     if to_stderr:  # stdout carries the diff or the fixed source

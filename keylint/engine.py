@@ -7,17 +7,25 @@ Positions come from libcst's PositionProvider, resolved only when a rule reporte
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from keylint.diagnostics import ChainStep, Diagnostic, Edit, Fix, Position
-from keylint.parsing import ParseFailure, check_depth, decode_source, parse_ast, parse_cst
+from keylint.parsing import (
+    ParseFailure,
+    check_depth,
+    decode_source,
+    parse_ast,
+    parse_cst,
+)
 from keylint.settings import Settings
 
 if TYPE_CHECKING:
     import libcst as cst
 
     from keylint.rule import Finding, NodeFix, Rule
+    from keylint.suppress import Suppressions
 
 KL001 = "KL001"
 
@@ -32,14 +40,15 @@ def enabled_rules(settings: Settings, path: str) -> list[type[Rule]]:
     return [rule for code, rule in all_rules().items() if code != KL001 and settings.is_enabled(code, path)]
 
 
-def check_source(source: str | bytes, path: str, settings: Settings) -> list[Diagnostic]:
+def check_source(source: str | bytes, path: str, settings: Settings, *, screen: bool = True) -> list[Diagnostic]:
+    """`screen=False` skips the `ast` fast path (keylint.screen) and runs libcst on every file."""
     try:
-        return _check(source, path, settings)
+        return _check(source, path, settings, screen)
     except (RecursionError, MemoryError) as exc:
         return _failure(path, ParseFailure(f"nesting too deep to analyse ({type(exc).__name__})"))
 
 
-def _check(source: str | bytes, path: str, settings: Settings) -> list[Diagnostic]:
+def _check(source: str | bytes, path: str, settings: Settings, screen: bool) -> list[Diagnostic]:
     text = decode_source(source, settings.max_file_size)
     if isinstance(text, ParseFailure):
         return _failure(path, text)
@@ -49,13 +58,61 @@ def _check(source: str | bytes, path: str, settings: Settings) -> list[Diagnosti
     too_deep = check_depth(tree, settings.max_depth)
     if too_deep is not None:
         return _failure(path, too_deep)
+    if screen and not _may_fire(tree, path, settings):
+        return []  # no selected rule can report here: libcst and the rules are never loaded
     rules = enabled_rules(settings, path)
     if not rules:
         return []
+    try:
+        return _analyse(text, path, settings, rules)
+    except RecursionError:
+        # Deep libcst trees the `ast` depth check cannot see (a long implicit string concatenation
+        # is flat in `ast` but nested in libcst): retry once on a large thread stack.
+        return _on_large_stack(text, path, settings, rules)
+
+
+def _analyse(text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
     module = parse_cst(text)
-    if isinstance(module, ParseFailure):
-        return _failure(path, module)
+    if isinstance(module, ParseFailure):  # Python's parser accepted it: a libcst limit, say so
+        return _failure(path, ParseFailure(f"valid Python that libcst cannot parse: {module.message}", module.line, module.column))
     return run_rules(module, text, path, settings, rules)
+
+
+LARGE_STACK_BYTES = 512 * 1024 * 1024  # reserved address space; only touched pages cost memory
+LARGE_RECURSION_LIMIT = 40_000
+
+
+def _on_large_stack(text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
+    import sys
+    import threading
+
+    result: list[list[Diagnostic]] = []
+
+    def work() -> None:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(LARGE_RECURSION_LIMIT)
+        try:
+            result.append(_analyse(text, path, settings, rules))
+        except (RecursionError, MemoryError) as exc:
+            result.append(_failure(path, ParseFailure(f"nesting too deep to analyse ({type(exc).__name__})")))
+        finally:
+            sys.setrecursionlimit(old)
+
+    previous = threading.stack_size(LARGE_STACK_BYTES)
+    try:
+        thread = threading.Thread(target=work, name="keylint-deep-file")
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(previous)
+    return result[0] if result else _failure(path, ParseFailure("nesting too deep to analyse"))
+
+
+def _may_fire(tree: ast.Module, path: str, settings: Settings) -> bool:
+    from keylint.screen import could_fire, enabled_codes
+
+    codes = enabled_codes(settings, path)
+    return codes is None or could_fire(tree, settings, codes)
 
 
 def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
@@ -70,17 +127,23 @@ def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rule
             for finding in rule.check(analysis):
                 finding.code = rule_class.code
                 findings.append(finding)
-        except Exception as exc:  # a rule bug must not lose the file's other findings
+        except Exception as exc:  # noqa: BLE001 - a rule bug must not lose the file's other findings
             errors.append(Diagnostic(KL001, f"internal error in rule {rule_class.code}: {type(exc).__name__}: {exc}", path, 1, 1, 1, 2))
-    if not findings:
-        return errors
-    return sorted(errors + _to_diagnostics(module, text, path, findings), key=lambda d: (d.line, d.column, d.code, d.end_line, d.end_column, d.message))
-
-
-def _to_diagnostics(module: cst.Module, text: str, path: str, findings: list[Finding]) -> list[Diagnostic]:
-    import libcst as cst
-
     from keylint.suppress import Suppressions
+    from keylint.unused_suppressions import UNUSED_SUPPRESSION, unused_suppressions
+
+    suppressions = Suppressions(text) if ("noqa" in text or "keylint" in text) else None
+    found = _to_diagnostics(module, text, path, findings, suppressions) if findings else []
+    if suppressions is not None and any(r.code == UNUSED_SUPPRESSION for r in rules):
+        found += unused_suppressions(suppressions, text, path, settings)  # after the findings used them
+    if not found:
+        return errors
+    return sorted(errors + found, key=lambda d: (d.line, d.column, d.code, d.end_line, d.end_column, d.message))
+
+
+def _to_diagnostics(
+    module: cst.Module, text: str, path: str, findings: list[Finding], suppressions: Suppressions | None
+) -> list[Diagnostic]:
 
     wanted: list[cst.CSTNode] = []
     for finding in findings:
@@ -90,7 +153,6 @@ def _to_diagnostics(module: cst.Module, text: str, path: str, findings: list[Fin
         if finding.fix is not None and not isinstance(finding.fix, Fix):
             wanted.extend(edit.node for edit in finding.fix.edits)
     positions = node_positions(module, wanted)
-    suppressions = Suppressions(text) if ("noqa" in text or "keylint" in text) else None
     seen: set[tuple[str, int, int, int, int]] = set()
     found: list[Diagnostic] = []
 
@@ -171,7 +233,7 @@ def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode]) -> dict[cs
                     raise _Done
 
     recorder = Recorder()
-    state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=recorder)
+    state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=recorder)  # type: ignore[arg-type]
     try:
         module._codegen(state)
     except _Done:

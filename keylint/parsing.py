@@ -41,7 +41,7 @@ def decode_source(source: str | bytes, max_size: int) -> str | ParseFailure:
         nul = source.find("\0")
         if nul >= 0:
             return ParseFailure(f"source contains a NUL character at offset {nul}", source.count("\n", 0, nul) + 1)
-        return source[1:] if source.startswith("\ufeff") else source
+        return source.removeprefix("\ufeff")
     if len(source) > max_size:
         return ParseFailure(f"file is {len(source)} bytes, larger than the {max_size}-byte limit")
     nul = source.find(b"\0")
@@ -84,8 +84,7 @@ def nesting_depth(tree: ast.AST) -> int:
     node_type = ast.AST
     while stack:
         node, depth = pop()
-        if depth > best:
-            best = depth
+        best = max(best, depth)
         for name in node._fields:
             value = getattr(node, name, None)
             if isinstance(value, node_type):
@@ -113,5 +112,5 @@ def parse_cst(text: str) -> cst.Module | ParseFailure:
         return ParseFailure(f"syntax error: {exc.message} (line {exc.raw_line})", exc.raw_line, exc.raw_column + 1)
     except (RecursionError, MemoryError):
         return ParseFailure("nesting too deep to parse")
-    except Exception as exc:  # libcst's native parser raises assorted errors on odd input
+    except Exception as exc:  # noqa: BLE001 - libcst's native parser raises assorted errors on odd input
         return ParseFailure(f"cannot parse: {type(exc).__name__}: {exc}")

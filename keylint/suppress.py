@@ -1,11 +1,15 @@
 """Suppression comments: `# keylint: ignore[KL101, KL201]`, `# keylint: ignore`, `# noqa: KL101`,
-and a bare `# noqa`, on the finding's line or on the last line of its (multi-line) statement."""
+and a bare `# noqa`, on the finding's line or on the last line of its (multi-line) statement.
+
+Each directive remembers which of its codes suppressed something, so unused ones can be reported
+(KL002, `keylint.unused_suppressions`)."""
 
 from __future__ import annotations
 
 import io
 import re
 import tokenize
+from dataclasses import dataclass, field
 
 _KEYLINT = re.compile(r"#\s*keylint\s*:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -18,18 +22,31 @@ def _codes(text: str | None) -> set[str]:
     return {c.strip().upper() for c in re.split(r"[\s,]+", text) if c.strip()}
 
 
-def comments_by_line(text: str) -> dict[int, str]:
-    """Comment text per 1-based line, from the tokenizer (so `#` inside strings is not a comment)."""
-    found: dict[int, str] = {}
+@dataclass(frozen=True)
+class Comment:
+    line: int  # 1-based
+    column: int  # 0-based code-point offset of `#`
+    text: str
+
+
+def comment_tokens(text: str) -> list[Comment]:
+    """Comments from the tokenizer (so `#` inside strings is not a comment)."""
+    found: list[Comment] = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
             if token.type == tokenize.COMMENT:
-                found[token.start[0]] = token.string
+                found.append(Comment(token.start[0], token.start[1], token.string))
     except (tokenize.TokenError, SyntaxError, IndentationError):
+        found = []
         for number, line in enumerate(text.splitlines(), start=1):
             if "#" in line:
-                found[number] = line[line.index("#"):]
+                found.append(Comment(number, line.index("#"), line[line.index("#"):]))
     return found
+
+
+def comments_by_line(text: str) -> dict[int, str]:
+    """Comment text per 1-based line."""
+    return {c.line: c.text for c in comment_tokens(text)}
 
 
 def suppressed_codes(comment: str) -> set[str]:
@@ -41,13 +58,57 @@ def suppressed_codes(comment: str) -> set[str]:
     return codes
 
 
+@dataclass
+class Directive:
+    """One `# keylint: ignore[...]` or `# noqa[: ...]` inside a comment."""
+
+    kind: str  # "keylint" | "noqa"
+    comment: Comment
+    start: int  # code-point offsets of the directive within the comment's text
+    end: int
+    codes: tuple[str, ...]  # upper-cased, in written order; () for a blanket directive
+    used: set[str] = field(default_factory=set)  # codes (or ALL) that suppressed a finding
+
+    def matching(self, code: str) -> str | None:
+        """The entry of this directive that covers `code` (ALL for a blanket one), or None."""
+        if not self.codes:
+            return ALL
+        for entry in self.codes:
+            if code == entry or code.startswith(entry):
+                return entry
+        return None
+
+
+def directives_in(comment: Comment) -> list[Directive]:
+    found = []
+    for kind, pattern in (("keylint", _KEYLINT), ("noqa", _NOQA)):
+        for match in pattern.finditer(comment.text):
+            codes = _codes(match.group("codes"))
+            written = () if codes == {ALL} else tuple(
+                dict.fromkeys(c.strip().upper() for c in re.split(r"[\s,]+", match.group("codes") or "") if c.strip())
+            )
+            found.append(Directive(kind, comment, match.start(), match.end(), written))
+    return sorted(found, key=lambda d: d.start)
+
+
 class Suppressions:
     def __init__(self, text: str) -> None:
-        self._by_line = {line: suppressed_codes(c) for line, c in comments_by_line(text).items() if "keylint" in c.lower() or "noqa" in c.lower()}
+        self._by_line: dict[int, list[Directive]] = {}
+        for comment in comment_tokens(text):
+            lowered = comment.text.lower()
+            if "keylint" in lowered or "noqa" in lowered:
+                directives = directives_in(comment)
+                if directives:
+                    self._by_line.setdefault(comment.line, []).extend(directives)
 
     def is_suppressed(self, code: str, lines: tuple[int, ...]) -> bool:
         for line in lines:
-            codes = self._by_line.get(line)
-            if codes and (ALL in codes or code in codes or any(code.startswith(c) for c in codes)):
-                return True
+            for directive in self._by_line.get(line, ()):
+                entry = directive.matching(code)
+                if entry is not None:
+                    directive.used.add(entry)
+                    return True
         return False
+
+    def directives(self) -> list[Directive]:
+        return [d for line in sorted(self._by_line) for d in self._by_line[line]]

@@ -9,7 +9,12 @@ import libcst as cst
 
 from keylint.keyflow import Flow, ModuleAnalysis, Sink, Step, iter_paths
 from keylint.keyflow.paths import identifier, only_literals, text_taken
-from keylint.keyflow.sources import DEADLINE_CALLS, DEADLINE_NAMES, TIMEOUT_NAMES, name_matches
+from keylint.keyflow.sources import (
+    DEADLINE_CALLS,
+    DEADLINE_NAMES,
+    TIMEOUT_NAMES,
+    name_matches,
+)
 from keylint.keyflow.timeflow import time_reaches
 from keylint.rule import Finding, Invalid, Rule, Valid
 

@@ -13,6 +13,7 @@ from keylint.keyflow.sources import DEADLINE_NAMES, is_clock_call, name_matches
 from keylint.keyflow.timeflow import spec_is_bucket, time_reaches
 from keylint.rule import Finding, Invalid, Rule, Valid
 
+
 class TimeInKey(Rule):
     code = "KL201"
     name = "time-in-key"

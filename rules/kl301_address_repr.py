@@ -7,8 +7,15 @@ from typing import ClassVar
 
 import libcst as cst
 
-from keylint.keyflow import ClassInfo, Flow, ModuleAnalysis, Sink, Step, iter_paths
-from keylint.keyflow import lifetime
+from keylint.keyflow import (
+    ClassInfo,
+    Flow,
+    ModuleAnalysis,
+    Sink,
+    Step,
+    iter_paths,
+    lifetime,
+)
 from keylint.keyflow.paths import text_taken
 from keylint.rule import Finding, Invalid, Rule, Valid
 
@@ -107,6 +114,8 @@ def render(report: Report):
         Valid('import weakref\n\nclass Job:\n    pass\n\n_labels = weakref.WeakValueDictionary()\n\ndef add(job: Job):\n    _labels[repr(job)] = job\n', "weak table"),
         Valid('from somewhere import Model\n\nclass Job(Model):\n    pass\n\n_cache = {}\n\ndef get(job: Job):\n    return _cache.get(str(job))\n', "a base from elsewhere may define __str__"),
         Valid('class Job:\n    pass\n\n_seen = set()\n\ndef run(job: Job):\n    key = repr(job)\n    _seen.add(key)\n    try:\n        return 1\n    finally:\n        _seen.discard(key)\n', "removed again in the same call"),
+        Valid('import sys\n\nclass Meta(type(object)):\n    def __new__(cls, name, bases, attrs):\n        new = super().__new__(cls, name, bases, attrs)\n        module = sys.modules[new.__module__]\n        return new\n', "a base written as an expression; `cls` of `__new__` is a class"),
+        Valid('_registry = {}\n\nclass Plugin:\n    @classmethod\n    def register(cls):\n        _registry[str(cls)] = cls.__name__\n', "a class prints as <class ...>, no address"),
         Valid('def handler():\n    pass\n\n_registry = {}\n\ndef register():\n    _registry[str(handler)] = handler\n', "a module function lives as long as the table"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
@@ -115,7 +124,7 @@ def render(report: Report):
         Invalid('class Job:\n    pass\n\n_results = {}\n\ndef finish(job: Job, value):\n    _results[repr(job)] = value\n', line=7),
         Invalid('_cache = {}\n\ndef token():\n    return _cache.setdefault(str(object()), len(_cache))\n', line=4),
         Invalid('import threading\n\n_owners = {}\n\ndef guard(name):\n    lock = threading.Lock()\n    _owners["%s" % lock] = name\n', line=7),
-        Invalid('class Node:\n    def __init__(self, parent):\n        self.parent = parent\n\nclass Layout:\n    def __init__(self):\n        self._sizes = {}\n\n    def size(self, node: Node, value):\n        self._sizes[f"{node}"] = value\n', line=10),
+        Invalid('class Node:\n    def __init__(self, parent):\n        self.parent = parent\n\nclass Layout:\n    def __init__(self):\n        self._sizes = {}\n\n    def size(self, node: Node, value):\n        self._sizes[f"{node}"] = value\n\nLAYOUT = Layout()\n', line=10),
         Invalid('class Request:\n    pass\n\nclass Handler:\n    _seen = set()\n\n    def handle(self, req: Request):\n        self._seen.add(str(req))\n', line=8),
         Invalid('import functools\n\nclass Shape:\n    pass\n\n@functools.lru_cache(maxsize=128)\ndef area(key):\n    return len(key)\n\ndef compute(shape: Shape):\n    return area(repr(shape))\n', line=11),
         Invalid('class Upload:\n    pass\n\ndef save(u: Upload, data):\n    with open(f"/var/cache/app/{u}.bin", "wb") as fh:\n        fh.write(data)\n', line=5),
@@ -161,8 +170,10 @@ def render(report: Report):
         obj = _formatted_object(path)
         shown = analysis.label(obj, 30) if obj is not None else "the object"
         head = f"the text of `{shown}`, {what}, is `<... object at 0x...>`, a memory address"
+        if sink.kind == "filename":
+            return f"{head}: every process and run names a different file for the same object, so files are never found again and pile up"
         if sink.persistent:
-            return (f"{head}: other processes and later runs print a different address, so {sink.mapping_label} "
+            return (f"{head}: other processes and later runs print a different address, so `{sink.mapping_label}` "
                     "never hits for the same object and keeps one dead entry per object")
         owner = lifetime.table_owner(sink, analysis)
         if owner is None or lifetime.is_weak_table(sink, analysis) or obj is None:
@@ -174,7 +185,8 @@ def render(report: Report):
         text = lifetime.code(obj)
         if lifetime.holds_object(lifetime.stored_value(sink), text, analysis, sink.where):
             return None
-        if lifetime.kept_alive_in_function(text, sink.where, analysis) or lifetime.removed_in_same_call(sink, analysis):
+        if lifetime.kept_alive_in_function(text, sink.where, analysis) or lifetime.removed_in_same_call(sink, analysis) \
+                or lifetime.held_by_sibling_write(sink, text, analysis):
             return None
         if lifetime.finalizer_cleans(sink, analysis):
             return None

@@ -7,8 +7,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from keylint.keyflow import Flow, ModuleAnalysis, Sink, Step, iter_paths
-from keylint.keyflow import lifetime
+from keylint.keyflow import Flow, ModuleAnalysis, Sink, Step, iter_paths, lifetime
 from keylint.rule import Finding, Invalid, Rule, Valid
 
 # Calls through which an id still identifies the object (formatting keeps the number).
@@ -25,6 +24,8 @@ def id_paths(sink: Sink, analysis: ModuleAnalysis, stop: object) -> Iterable[tup
             continue
         if len(node.args) != 1 or node.args[0].keyword is not None or node.args[0].star:
             continue
+        if any(s.op in ("param", "attr") for s in path[1:-1]):
+            continue  # the id was taken elsewhere (a caller, another method): its object's lifetime is not visible here
         if all(_keeps(parent, child) for parent, child in zip(path, path[1:])):
             yield path, node.args[0].value
 
@@ -91,11 +92,17 @@ def thumbnail(image):
         Valid('_stripes = [object() for _ in range(16)]\n\ndef stripe(obj):\n    return _stripes[id(obj) % 16]\n', "id reduced to a stripe index"),
         Valid('_cache = {}\n\ndef registry(obj):\n    _cache[id(obj)] = obj\n    return obj\n', "the value is the object itself"),
         Valid('import weakref\n\nclass Tracker:\n    def __init__(self):\n        self._info = {}\n\n    def add(self, obj):\n        self._info[id(obj)] = len(obj)\n        weakref.finalize(obj, self._forget, id(obj))\n\n    def _forget(self, key):\n        del self._info[key]\n', "finalize callback deletes from the table"),
+        Valid('def print_chain(exc):\n    seen = set()\n\n    def show(e):\n        seen.add(id(e))\n        if e.__cause__ is not None and id(e.__cause__) not in seen:\n            show(e.__cause__)\n    show(exc)\n', "a closure's table local to the enclosing call"),
+        Valid('class Server:\n    def __init__(self):\n        self.id_to_obj = {}\n        self.refcount = {}\n\n    def create(self, obj):\n        ident = "%x" % id(obj)\n        self.id_to_obj[ident] = (obj, type(obj))\n        self.refcount[ident] = 0\n', "a sibling table keeps the object alive under the same key"),
+        Valid('class Fixer:\n    def start_tree(self):\n        self.done = set()\n\n    def transform(self, node):\n        self.done.add(id(node))\n', "a table reset per operation"),
+        Valid('from weakref import ref\n\nclass Local:\n    def __init__(self):\n        self.dicts = {}\n\n    def create(self, thread):\n        key = id(thread)\n        def gone(_, key=key, local=self):\n            local.dicts.pop(key, None)\n        self.dicts[key] = ref(thread, gone), {}\n', "a weakref callback removes the entry"),
+        Valid('class Counter:\n    def __init__(self):\n        self.counts = {}\n\n    def incref(self, ident):\n        self.counts[ident] = self.counts.get(ident, 0) + 1\n\ndef track(c, obj):\n    c.incref(id(obj))\n', "the id arrives from a caller: lifetime not visible"),
+        Valid('class Collector:\n    def __init__(self):\n        self.store_ids = set()\n\n    def visit(self, node):\n        self.store_ids.add(id(node))\n', "a per-walk object's table: its lifetime is not visible"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('_thumbs = {}\n\ndef thumbnail(image):\n    key = id(image)\n    if key not in _thumbs:\n        _thumbs[key] = image.resize((128, 128))\n    return _thumbs[key]\n', line=6),
         Invalid('_seen = set()\n\ndef visit(obj):\n    _seen.add(id(obj))\n', line=4),
-        Invalid('class Renderer:\n    def __init__(self):\n        self._cache = {}\n\n    def render(self, doc):\n        self._cache[id(doc)] = doc.render()\n', line=6),
+        Invalid('class Renderer:\n    def __init__(self):\n        self._cache = {}\n\n    def render(self, doc):\n        self._cache[id(doc)] = doc.render()\n\nrenderer = Renderer()\n', line=6),
         Invalid('import functools\n\n@functools.lru_cache(maxsize=None)\ndef layout(obj_id):\n    return obj_id * 2\n\ndef run(widget):\n    return layout(id(widget))\n', line=8),
         Invalid('import redis\n\nr = redis.Redis()\n\ndef mark(job):\n    r.set(f"job:{id(job)}", 1)\n', line=6),
         Invalid('_results = {}\n\ndef store(task, value):\n    _results.setdefault((id(task), "v"), value)\n', line=4),
@@ -105,7 +112,7 @@ def thumbnail(image):
         Invalid('_cache = {}\n\ndef _key(obj):\n    return (id(obj), type(obj).__name__)\n\ndef put(obj, value):\n    _cache[_key(obj)] = value\n', line=7),
         Invalid('_weights = {}\n\ndef weight(tensor):\n    k = str(id(tensor))\n    _weights[k] = tensor.sum()\n    return _weights[k]\n', line=5),
         Invalid('from django.core.cache import cache\n\ndef remember(request, data):\n    cache.set("req-%d" % id(request), data)\n', line=4),
-        Invalid('class Index:\n    def __init__(self):\n        self.rows = {}\n\n    def add(self, row):\n        self.rows[id(row)] = row.key\n\n    def drop(self, row):\n        self.rows.pop(id(row), None)\n', line=6),
+        Invalid('class Index:\n    rows = {}\n\n    def add(self, row):\n        self.rows[id(row)] = row.key\n\n    def drop(self, row):\n        self.rows.pop(id(row), None)\n', line=5),
     ]
 
     def check_sink(self, sink: Sink, analysis: ModuleAnalysis) -> Iterable[Finding]:
@@ -122,7 +129,7 @@ def thumbnail(image):
     def _problem(self, sink: Sink, path: Sequence[Step], obj: cst.BaseExpression, analysis: ModuleAnalysis) -> str | None:
         shown = analysis.label(obj, 30)
         if sink.persistent:
-            return (f"`id({shown})` is a memory address in this process: in a key of {sink.mapping_label} it means "
+            return (f"`id({shown})` is a memory address in this process: in a key of `{sink.mapping_label}` it means "
                     "nothing to other processes or after a restart, and a later object at the same address hits this entry")
         owner = lifetime.table_owner(sink, analysis)
         if owner is None or lifetime.is_weak_table(sink, analysis):
@@ -130,7 +137,8 @@ def thumbnail(image):
         text = lifetime.code(obj)
         if lifetime.long_lived_object(obj, sink, analysis) or lifetime.holds_object(lifetime.stored_value(sink), text, analysis, sink.where):
             return None
-        if lifetime.kept_alive_in_function(text, sink.where, analysis) or lifetime.removed_in_same_call(sink, analysis):
+        if lifetime.kept_alive_in_function(text, sink.where, analysis) or lifetime.removed_in_same_call(sink, analysis) \
+                or lifetime.held_by_sibling_write(sink, text, analysis):
             return None
         if lifetime.finalizer_cleans(sink, analysis):
             return None

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import libcst as cst
 
-from keylint.keyflow import Flow, ModuleAnalysis, Sink, Step, iter_paths
 from keylint.diagnostics import Edit, Fix
+from keylint.keyflow import Flow, ModuleAnalysis, Sink, Step, iter_paths
 from keylint.rule import Finding, Invalid, NodeEdit, NodeFix, Rule, Valid
 
 # Calls and methods whose result still carries the salted number (it changes with it).
@@ -198,14 +198,15 @@ def cached_page(url, render):
 
     @staticmethod
     def _message(sink: Sink, kind: str, shown: str) -> str:
-        where = f"key of {sink.mapping_label}" if sink.kind != "filename" else sink.mapping_label
         if kind in ("str", "bytes", "tuple"):
             what = {"str": "a str", "bytes": "bytes", "tuple": "a tuple of text"}[kind]
             why = f"`hash({shown})` of {what} is salted per process (PYTHONHASHSEED)"
         else:
             why = (f"`hash({shown})` differs per process (str/bytes hashes are salted by PYTHONHASHSEED, "
                    "object hashes come from addresses)")
-        return (f"{why}, so other workers and later runs compute a different {where} and never hit it, "
+        if sink.kind == "filename":
+            return f"{why}, so other workers and later runs name a different file and never find the one written before"
+        return (f"{why}, so other workers and later runs compute a different key in `{sink.mapping_label}` and never hit it, "
                 "and the store keeps entries nobody reads")
 
 

@@ -35,6 +35,9 @@ def unordered(step: Step, analysis: ModuleAnalysis, depth: int = 0) -> str | Non
         return SET
     if op == "comprehension" and isinstance(node, cst.SetComp):
         return SET
+    if op == "comprehension" and isinstance(node, (cst.GeneratorExp, cst.ListComp, cst.DictComp)):
+        # in the order of the first iterable: `",".join(f"{k}={v}" for k, v in kwargs.items())`
+        return unordered(analysis.trace(node.for_in.iter, step.where), analysis, depth + 1)
     if op == "call" and step.function is None:
         callee = step.callee or ""
         if callee in ("set", "frozenset"):
@@ -205,6 +208,9 @@ def search(**filters):
         Valid('import hashlib\nimport json\n\n_cache = {}\n\ndef get(**kw):\n    return _cache.get(hashlib.sha1(json.dumps(kw, sort_keys=True).encode()).hexdigest())\n', "sorted digest"),
         Valid('_cache = {}\n\ndef get(tags: set):\n    return _cache.get(len(tags))\n', "a set's size"),
         Valid('import json\n\n_cache = {}\n\ndef get(q: str):\n    return _cache.get(json.dumps(q))\n', "json of a string"),
+        Valid('_pages = {}\n\ndef page(path, **params):\n    query = "&".join(f"{k}={v}" for k, v in sorted(params.items()))\n    return _pages.get(path + "?" + query)\n', "joined in sorted order"),
+        Valid('_known = {}\n\ndef check(tables: set):\n    for t in list(tables):\n        if t in _known:\n            return t\n', "one element of a set is not order-dependent"),
+        Valid('class Override:\n    def __init__(self, **kwargs):\n        self.operations = list(kwargs.items())\n        self.options = {}\n\n    def enable(self):\n        for name, value in self.operations:\n            self.options[name] = value\n', "names unpacked from kwargs items"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('import json\n\n_cache = {}\n\ndef get(**kw):\n    return _cache.get(json.dumps(kw))\n', line=6,
@@ -226,6 +232,7 @@ def search(**filters):
                 expected_fix='import json\n\n_cache = {}\n\ndef get(base: dict, extra: dict):\n    return _cache.get(json.dumps({**base, **extra}, sort_keys=True))\n'),
         Invalid('class Cache:\n    def __init__(self):\n        self._data = {}\n\n    def key(self, names: frozenset):\n        return "|".join(names)\n\n    def get(self, names: frozenset):\n        return self._data.get(self.key(names))\n', line=9,
                 expected_fix='class Cache:\n    def __init__(self):\n        self._data = {}\n\n    def key(self, names: frozenset):\n        return "|".join(sorted(names))\n\n    def get(self, names: frozenset):\n        return self._data.get(self.key(names))\n'),
+        Invalid('_pages = {}\n\ndef page(path, **params):\n    query = "&".join(f"{k}={v}" for k, v in params.items())\n    return _pages.get(path + "?" + query)\n', line=5),
         Invalid('import os\n\ndef cache_file(flags: set):\n    return open(os.path.join("/tmp", "-".join(flags) + ".cache"), "w")\n', line=4),
     ]
 
@@ -302,7 +309,9 @@ def search(**filters):
 
     def _consequence(self, sink: Sink) -> str:
         if sink.persistent:
-            where = sink.mapping_label if sink.kind == "filename" else f"keys of {sink.mapping_label}"
+            if sink.kind == "filename":
+                return "equal values name different files (another order, another worker): cached files are written again and never found"
+            where = f"keys in `{sink.mapping_label}`"
             return f"equal values give different {where} (another order, another worker): the store keeps duplicates and lookups miss"
         if sink.kind == "cached-call":
             return f"equal values give different arguments: {sink.mapping_label} keeps duplicates and misses"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import ClassVar
 
 import libcst as cst
@@ -257,10 +258,12 @@ def _eval_int(expr: cst.BaseExpression) -> int | None:
 def _stored(path: Sequence[Step]) -> bool:
     """The value reaches the key through an attribute stored earlier (`self.id = uuid4()`), not as an
     attribute of the fresh value itself (`uuid4().hex`)."""
-    return any(step.op == "attr" and below.flow is not Flow.MEMBER for step, below in zip(path, path[1:]))
+    return any(step.op == "attr" and below.flow is not Flow.MEMBER for step, below in pairwise(path))
 
 
 def _bounded(path: Sequence[Step]) -> bool:
+    if path[-1].flow is Flow.ELEMENT:
+        return True  # a character or byte of a token: a small alphabet, not a unique value
     for step in path[:-1]:
         if step.op == "binop" and step.callee in _BOUNDING_OPS:
             return True

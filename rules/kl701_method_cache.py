@@ -30,7 +30,8 @@ class MethodCache(Rule):
     what = (
         "Checks for `functools.lru_cache`, `functools.cache`, `cachetools.cached` (without a `key=` that "
         "could leave `self` out), the `cachetools.func` caches and `async_lru.alru_cache` applied to an "
-        "instance method. Not reported: static and class methods, methods of enum classes and "
+        "instance method. Not reported: static and class methods (also a first parameter named `cls`, "
+        "or a `classproperty`-style decorator), methods of enum classes and "
         "metaclasses, and classes only instantiated at module level (a fixed set of instances that live "
         "as long as the module anyway)."
     )
@@ -91,6 +92,8 @@ class ReportRequest:
         Valid('import functools\n\nclass Tools:\n    @functools.lru_cache(maxsize=8)\n    def __new__(cls, name):\n        return super().__new__(cls)\n', "__new__ receives the class"),
         Valid('from functools import lru_cache\n\ndef lru_cache_clear():\n    pass\n\nclass Settings:\n    def value(self):\n        return lru_cache_clear()\n', "no decorator at all"),
         Valid('import functools\n\nclass Config:\n    @functools.lru_cache()\n    def get(self, key):\n        return key\n\nDEFAULT = Config()\nSTRICT = Config()\n', "only module-level instances"),
+        Valid('import functools\nfrom django.utils.functional import classproperty\n\nclass Expression:\n    @classproperty\n    @functools.lru_cache(maxsize=128)\n    def _constructor_signature(cls):\n        return cls.__init__\n', "a class property: the receiver is a class (Django)"),
+        Valid('import functools\n\nclass Lookups:\n    @functools.cache\n    def get_class_lookups(cls):\n        return {}\n\n    get_lookups = classmethod(get_class_lookups)\n', "first parameter `cls`: wrapped as a class method later (Django)"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('import functools\n\nclass ReportRequest:\n    def __init__(self, db, user_id):\n        self.db = db\n        self.user_id = user_id\n\n    @functools.lru_cache(maxsize=None)\n    def _permissions(self):\n        return self.db.load(self.user_id)\n\n    def can_view(self, report):\n        return report.acl in self._permissions()\n', line=8, column=5,
@@ -178,6 +181,10 @@ def _decorator_name(decorator: cst.Decorator, analysis: ModuleAnalysis) -> str |
 
 
 def _exempt(fn: FunctionInfo, cls: ClassInfo, analysis: ModuleAnalysis) -> bool:
+    if fn.params and fn.params[0].name in ("cls", "mcs", "mcls", "metacls", "klass"):
+        return True  # called on the class (`classproperty`, `classmethod(f)` later, a descriptor)
+    if any("class" in (_decorator_name(d, analysis) or "").rsplit(".", 1)[-1].lower() for d in fn.node.decorators):
+        return True  # `@classproperty`, `@class_or_instance_method`: the receiver is a class
     if cls.is_enum or any(base in _METACLASS_BASES for base in cls.bases):
         return True
     family = _subclasses(cls, analysis) | {cls.name}

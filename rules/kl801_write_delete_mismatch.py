@@ -108,6 +108,7 @@ class Sessions:
         Valid('counts = {}\n\ndef hit(user, day):\n    k = f"{user}:{day}"\n    counts[k] = counts.get(k, 0) + 1\n', "same variable for both"),
         Valid('seen = set()\n\ndef mark(path):\n    seen.add(path.lower())\n\ndef check(path):\n    return path.lower() in seen\n', "a set, normalised on both sides"),
         Valid('class Cache:\n    def __init__(self):\n        self._d = {}\n\n    def set(self, ns, key, v):\n        self._d[f"{ns}:{key}"] = v\n\n    def get_raw(self, full_key):\n        return self._d.get(full_key)\n', "the read takes an already built key"),
+        Valid('import os\n\nby_file = {}\n\ndef find(path):\n    if path in by_file:\n        return by_file[path]\n    norm = os.path.normcase(os.path.abspath(path))\n    if norm in by_file:\n        return by_file[norm]\n    by_file[os.path.normcase(os.path.abspath(path))] = path\n', "a raw fast path, then the normalised lookup (inspect.getmodule)"),
         Valid('import logging\n\nclass Locks:\n    def __init__(self):\n        self._held = {}\n\n    def acquire(self, name, owner):\n        self._held[name] = owner\n        logging.info("%s:%s", name, owner)\n\n    def release(self, name):\n        del self._held[name]\n', "the composite text is only logged"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
@@ -145,6 +146,8 @@ class Sessions:
             if unseen_changes(analysis, mapping_id, shown):
                 continue
             for sink in others:
+                if _has_fallback(sink, others, written, analysis):
+                    continue  # a raw probe with a normalised retry in the same function
                 finding = self._judge(sink, written, analysis)
                 if finding is not None:
                     yield finding
@@ -178,6 +181,18 @@ class Sessions:
         message = f"`{sink.mapping_label}` is written under `{stored}`{place} but {verb} by `{used}` here ({why}): {follows}"
         chain = [(write.key, f"written under `{stored}`"), (sink.key, f"{verb} by `{used}`")]
         return Finding(node=sink.node, message=message, source=write.key, chain=chain, statement=sink.statement)
+
+
+def _has_fallback(sink: Sink, others: list[Sink], written: list[tuple[Sink, Shape]], analysis: ModuleAnalysis) -> bool:
+    """The same function also reads the mapping under a derivation some write uses: the mismatching
+    access is a fast path tried first (`if raw in m: ...` then `m.get(normalise(raw))`)."""
+    for other in others:
+        if other is sink or other.where.scope is not sink.where.scope:
+            continue
+        shape = shape_of(analysis.provenance(other))
+        if shape.structured and any(shape == written_shape for _, written_shape in written):
+            return True
+    return False
 
 
 def shape_of(step: Step, depth: int = 0) -> Shape:

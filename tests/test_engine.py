@@ -30,7 +30,7 @@ def _codes(source: str | bytes, **settings: object) -> list[tuple[str, int]]:
         ("x = " + "(" * 250 + ")" * 250 + "\n", "syntax error"),
         ("x = " + "-" * 500 + "1\n", "nesting depth"),
         ("x = " + " + ".join(["a"] * 5000) + "\n", "nest"),
-        ("x = " + " ".join(['"a"'] * 3000) + "\n", "nest"),
+        ("x = " + " ".join(['"a"'] * 6000) + "\n", "valid Python that libcst cannot parse"),
     ],
 )
 def test_unreadable_input_is_kl001_with_its_cause(source: str | bytes, cause: str) -> None:
@@ -38,6 +38,13 @@ def test_unreadable_input_is_kl001_with_its_cause(source: str | bytes, cause: st
     assert [d.code for d in found] == ["KL001"]
     assert cause in found[0].message, found[0].message
     assert found[0].line >= 1 and found[0].column >= 1
+
+
+def test_long_implicit_concatenation_is_analysed_on_a_large_stack() -> None:
+    # Flat in `ast` (so within max-depth) but ~3,000 levels deep in libcst: a RecursionError at the
+    # default limit, retried once on a large thread stack, so the file is still checked.
+    source = "def f(m, ctx):\n    m[str(ctx)] = 1\nDOC = " + " ".join(['"a"'] * 3000) + "\n"
+    assert _codes(source) == [("KL101", 2)]
 
 
 def test_kl001_is_reported_whatever_the_selection() -> None:
@@ -60,7 +67,7 @@ def test_deeply_nested_source_does_not_crash_the_interpreter() -> None:
         "    assert [d.code for d in found] == ['KL001'], found\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"
 
@@ -109,7 +116,8 @@ def test_selection_and_per_file_ignores() -> None:
 )
 def test_suppression_comments(comment: str, suppressed: bool) -> None:
     source = f"def close(streams, ctx):\n    streams.pop(str(ctx), None)  {comment}\n"
-    assert (check_source(source, "s.py", Settings()) == []) is suppressed
+    found = [d for d in check_source(source, "s.py", Settings()) if d.code == "KL101"]
+    assert (found == []) is suppressed
 
 
 def test_suppression_on_last_line_of_a_multiline_statement_and_not_in_strings() -> None:
@@ -143,13 +151,13 @@ def test_findings_are_sorted_and_carry_source_and_chain() -> None:
 @pytest.mark.parametrize(
     ("spec", "source", "code"),
     [
-        (dict(kind="context", name="call_state"), "def f(m, call_state):\n    m[str(call_state)] = 1\n", "KL101"),
-        (dict(kind="context", type="myrpc.Call"), "from myrpc import Call\ndef f(m, c: Call):\n    m[f'{c}'] = 1\n", "KL101"),
-        (dict(kind="context", function="myrpc.current_call"), "import myrpc\ndef f(m):\n    m[str(myrpc.current_call())] = 1\n", "KL101"),
-        (dict(kind="time", function="clock.now_ms"), "import clock\ndef f(m):\n    m[clock.now_ms()] = 1\n", "KL201"),
-        (dict(kind="time", name="stamp"), "def f(m, stamp):\n    m[(1, stamp)] = 1\n", "KL201"),
-        (dict(kind="deadline", name="due"), "def f(m, due):\n    m[due] = 1\n", "KL102"),
-        (dict(kind="deadline", function="budget_left"), "def f(m, job):\n    m[job.budget_left()] = 1\n", "KL102"),
+        ({"kind": "context", "name": "call_state"}, "def f(m, call_state):\n    m[str(call_state)] = 1\n", "KL101"),
+        ({"kind": "context", "type": "myrpc.Call"}, "from myrpc import Call\ndef f(m, c: Call):\n    m[f'{c}'] = 1\n", "KL101"),
+        ({"kind": "context", "function": "myrpc.current_call"}, "import myrpc\ndef f(m):\n    m[str(myrpc.current_call())] = 1\n", "KL101"),
+        ({"kind": "time", "function": "clock.now_ms"}, "import clock\ndef f(m):\n    m[clock.now_ms()] = 1\n", "KL201"),
+        ({"kind": "time", "name": "stamp"}, "def f(m, stamp):\n    m[(1, stamp)] = 1\n", "KL201"),
+        ({"kind": "deadline", "name": "due"}, "def f(m, due):\n    m[due] = 1\n", "KL102"),
+        ({"kind": "deadline", "function": "budget_left"}, "def f(m, job):\n    m[job.budget_left()] = 1\n", "KL102"),
     ],
 )
 def test_configured_sources(spec: dict[str, str], source: str, code: str) -> None:

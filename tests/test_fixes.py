@@ -136,3 +136,26 @@ def test_fix_through_a_symlink_keeps_the_link(tmp_path: Path, fake_engine: None)
     link.symlink_to(real)
     result = fix_file(str(link), Settings(), unsafe=False, write=True)
     assert result.fixed == 1 and link.is_symlink() and real.read_text() == 'x = ",".join(sorted(s))\n'
+
+
+def test_real_rule_fix_through_the_cli_on_a_crlf_latin1_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real engine's KL501 fix (unsafe: it changes the keys) end to end."""
+    monkeypatch.chdir(tmp_path)
+    source = ('# -*- coding: latin-1 -*-\r\nimport json\r\n\r\n_cache = {}\r\nLABEL = "caf\xe9"\r\n\r\n'
+              "def get(**kw):\r\n    return _cache.get(json.dumps(kw))\r\n")  # fmt: skip
+    path = tmp_path / "cache.py"
+    path.write_bytes(source.encode("latin-1"))
+    os.chmod(path, 0o600)
+    assert main(["check", "cache.py", "--select", "KL501", "--fix"]) == 1  # safe only: the finding remains
+    assert path.read_bytes() == source.encode("latin-1")
+    assert main(["check", "cache.py", "--select", "KL501", "--diff", "--unsafe-fixes"]) == 1
+    out, _ = capsys.readouterr()
+    assert "+    return _cache.get(json.dumps(kw, sort_keys=True))\r\n" in out
+    assert main(["check", "cache.py", "--select", "KL501", "--fix", "--unsafe-fixes"]) == 0
+    expected = source.replace("json.dumps(kw)", "json.dumps(kw, sort_keys=True)").encode("latin-1")
+    assert path.read_bytes() == expected
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert main(["check", "cache.py", "--select", "KL501", "--fix", "--unsafe-fixes"]) == 0
+    assert path.read_bytes() == expected

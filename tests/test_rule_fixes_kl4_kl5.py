@@ -31,7 +31,7 @@ def _fix_cases() -> list[object]:
 
 def _fix(code: str, text: str, unsafe: bool = True) -> tuple[str, int, list[str]]:
     settings = Settings(select=(code,))
-    check = lambda t: check_source(t, "example.py", settings)  # noqa: E731
+    check = lambda t: check_source(t, "example.py", settings)
     outcome = fix_text(text, check(text), check, unsafe=unsafe)
     assert outcome.error is None
     return outcome.text, outcome.fixed, [d.code for d in outcome.remaining]

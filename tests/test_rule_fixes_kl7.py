@@ -30,7 +30,7 @@ def fixed(source: str, code: str = "KL701", *, unsafe: bool = True) -> tuple[str
 
 
 def _examples_with_fixes() -> list[object]:
-    cases = []
+    cases: list[object] = []
     for code in CODES:
         _, invalid = all_rules()[code].examples()
         for index, example in enumerate(invalid):

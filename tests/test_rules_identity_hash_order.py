@@ -8,8 +8,7 @@ import textwrap
 import libcst as cst
 
 from keylint.engine import check_source
-from keylint.keyflow import ModuleAnalysis
-from keylint.keyflow import lifetime
+from keylint.keyflow import ModuleAnalysis, lifetime
 from keylint.settings import Settings, SinkSpec
 
 
@@ -88,12 +87,19 @@ def test_table_owner_tells_call_local_tables_from_long_lived_ones() -> None:
 
     def use(x):
         _glob[x] = 1
+
+    class PerCall:
+        def m(self, x):
+            self.u[x] = 1
+
+    c = C()
     """)
     owners = {lifetime.code(s.mapping): lifetime.table_owner(s, an) for s in an.sinks if s.mapping is not None}
     by_function = {s.where.scope.function.name: lifetime.table_owner(s, an) for s in an.sinks if s.where.scope.function}
     assert by_function["local"] is None and by_function["param"] is None
     assert by_function["returned"] is not None and "outlives" in by_function["returned"]
-    assert owners["self.t"] is not None and owners["_glob"] == "`_glob` is module-level"
+    assert owners["self.t"] == "`self.t` belongs to the module-level `c`" and owners["_glob"] == "`_glob` is module-level"
+    assert owners["self.u"] is None  # an instance whose lifetime is not visible in the module
 
 
 def test_kl301_message_names_the_class_and_the_address() -> None:

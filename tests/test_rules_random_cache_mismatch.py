@@ -38,7 +38,7 @@ def test_kl601_fresh_key_written_through_a_helper_is_fine_only_when_handed_out()
     # login() returns the token; forget() keeps it nowhere: the entry written by _store is unreachable.
     assert [(d.line, d.source.line if d.source else None) for d in found] == [(6, 14)]
     assert "can never be looked up or deleted" in found[0].message
-    assert [step.line for step in found[0].chain][0] == 14  # the chain starts at the uuid4() in forget()
+    assert found[0].chain[0].line == 14  # the chain starts at the uuid4() in forget()
 
 
 def test_kl601_delete_names_the_writer_and_chain_starts_at_the_call() -> None:

@@ -180,12 +180,15 @@ class AsyncClient:
         self._closed = True
         tasks = []
         for stream in self._shared.registry:
-            sinks = stream.core.drop_all()
-            stream.retire()
+            for state in stream.core.live_watchers():
+                stream.core.remove(state)  # sends the cancels
+                state.sink.queue.put_nowait(EtcdError("client closed"))
+                state.sink.created.set()
+            stream.flush()
+            stream.retire(drain=True)
+        for stream in list(self._shared.draining):  # the server has dropped every watcher afterwards
             tasks.append(stream.task)
-            for sink in sinks:
-                sink.queue.put_nowait(EtcdError("client closed"))
-                sink.created.set()
+            await stream.wait_settled()
         running = [task for task in tasks if task is not None]
         if running:
             await asyncio.wait(running, timeout=2.0)

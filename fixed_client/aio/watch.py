@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from fixed_client.core.registry import StreamRegistry
 
 _END = object()
+_TICK = object()  # the deadline timer's wake-up
+DRAIN_TIMEOUT = 1.0  # longest wait for the server to acknowledge a retiring stream's cancels
 
 
 class AsyncSink:
@@ -59,6 +61,7 @@ class AsyncShared:
     def __init__(self, connection: AsyncConnection, registry: StreamRegistry[AsyncWatchStream]) -> None:
         self.connection = connection
         self.registry = registry
+        self.draining: set[AsyncWatchStream] = set()  # retired streams waiting for cancel acknowledgements
 
 
 class AsyncWatchStream:
@@ -69,6 +72,9 @@ class AsyncWatchStream:
         self._requests: asyncio.Queue[rpc_pb2.WatchRequest | object] | None = None
         self._call: grpc.aio.StreamStreamCall | None = None  # type: ignore[type-arg]
         self._retired = False
+        self._draining = False  # retired, call kept open until the server acknowledges the cancels
+        self._settled = asyncio.Event()
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._token_restarts = 0  # reopenings for an expired token since the last good create
         self._restart = False  # reopen on the same endpoint (no failover)
         self._wake = asyncio.Event()
@@ -81,28 +87,56 @@ class AsyncWatchStream:
     def task(self) -> asyncio.Task[None] | None:
         return self._task
 
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
     def flush(self) -> None:
         requests = self.core.take_requests()
         if self._requests is not None:
             for request in requests:
                 self._requests.put_nowait(request)
 
-    def remove(self, state: WatcherState[AsyncSink]) -> None:
+    def remove(self, state: WatcherState[AsyncSink]) -> bool:
+        """Remove a watcher; True when the stream is now draining (see ``wait_settled``)."""
         self.core.remove(state)
         self.flush()
         if self.core.is_empty():
-            self.retire()
+            self.retire(drain=True)
+        return self._draining
 
-    def retire(self) -> None:
-        """Cancel the gRPC call (a half-close would leave the server stream open) and leave the registry."""
+    def retire(self, drain: bool = False) -> None:
+        """Leave the registry and cancel the gRPC call (a half-close would leave the server stream open).
+
+        With ``drain``, the call stays open (at most DRAIN_TIMEOUT) until the server has acknowledged
+        the cancels already sent, so the server holds none of this stream's watchers afterwards.
+        """
         if self._retired:
             return
         self._retired = True
         self._shared.registry.remove(self)
-        self._end_call()
+        if drain and self._call is not None and not self.core.settled():
+            self._draining = True
+            self._settled.clear()
+            self._shared.draining.add(self)
+            self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_TIMEOUT, self._end_call)
+        else:
+            self._end_call()
         self._wake.set()
 
+    async def wait_settled(self) -> None:
+        try:
+            await asyncio.wait_for(self._settled.wait(), DRAIN_TIMEOUT)
+        except asyncio.TimeoutError:
+            self._end_call()
+
     def _end_call(self) -> None:
+        self._draining = False
+        self._shared.draining.discard(self)
+        self._settled.set()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         if self._requests is not None:
             self._requests.put_nowait(_END)
             self._requests = None
@@ -121,6 +155,7 @@ class AsyncWatchStream:
             except Exception:  # closed client or failed authentication: retry below
                 metadata = None
             if self._retired:
+                self._end_call()
                 return
             if stubs is not None and metadata is not None:
                 self.core.connection_lost()
@@ -133,9 +168,9 @@ class AsyncWatchStream:
                 if halt is not None:
                     self._fail_all(halt)
                     return
+            self._end_call()
             if self._retired:
                 return
-            self._end_call()
             if stubs is not None and not self._restart:
                 connection.failover(stubs)
             self._restart = False
@@ -153,8 +188,10 @@ class AsyncWatchStream:
                     return None
                 deliveries = self.core.receive(resp)
                 self.flush()
-                if self.core.is_empty():
-                    self.retire()
+                if self._draining and self.core.settled():
+                    self._end_call()
+                elif self.core.is_empty():
+                    self.retire(drain=True)
                 for delivery in deliveries:
                     delivery.sink.deliver(delivery)
         except asyncio.CancelledError:
@@ -230,6 +267,7 @@ class AsyncWatch:
         self._error: EtcdError | None = None
         self._closed = False
         self._expired = False
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def revision(self) -> int:
@@ -247,6 +285,7 @@ class AsyncWatch:
         stream.flush()
         if created:
             stream.start()
+        self._arm_timer()
         budget = self._create_budget
         if self._deadline is not None:
             budget = min(budget, max(0.0, self._deadline - time.monotonic()))
@@ -258,6 +297,17 @@ class AsyncWatch:
                 endpoints = self._shared.connection.settings.endpoints
                 raise EtcdConnectionError(endpoints, f"watch not created within {budget} s") from None
         return self
+
+    def _arm_timer(self) -> None:
+        """One timer per watch (not a wait_for task per read) wakes the reader at the deadline."""
+        if self._deadline is None or self._state is None or self._closed:
+            return
+        delay = self._deadline - time.monotonic()
+        if delay <= 0:
+            self._state.sink.queue.put_nowait(_TICK)
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(delay + 0.001, self._state.sink.queue.put_nowait, _TICK)
 
     def __aiter__(self) -> AsyncWatch:
         return self
@@ -272,21 +322,15 @@ class AsyncWatch:
                 raise self._error
             if self._closed or self._state is None:
                 return self._last()
-            sink = self._state.sink
-            timeout = None
-            if self._deadline is not None:
-                timeout = self._deadline - time.monotonic()
-                if timeout <= 0:
-                    self._expired = True
-                    self.close()
-                    continue
-            if sink.queue.empty() and timeout is not None:
-                try:
-                    item = await asyncio.wait_for(sink.queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    continue
-            else:
-                item = await sink.queue.get()
+            if self._deadline is not None and self._deadline <= time.monotonic():
+                # Cancel at once; what already arrived is still handed out, then WatchTimeout.
+                self._expired = True
+                self.close()
+                continue
+            item = await self._state.sink.queue.get()  # the deadline timer wakes it with _TICK
+            if item is _TICK:
+                self._arm_timer()  # no-op once the deadline has passed (checked above)
+                continue
             if self._take(item):
                 return self._buffer.popleft()
 
@@ -317,12 +361,18 @@ class AsyncWatch:
         if self._closed:
             return
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         if self._stream is not None and self._state is not None:
             self._stream.remove(self._state)
             self._state.sink.queue.put_nowait(_END)
 
     async def aclose(self) -> None:
+        """Leave the watch and return once the server has dropped it (bounded)."""
+        stream, draining = self._stream, not self._closed and self._stream is not None
         self.close()
+        if draining and stream is not None and stream.draining:
+            await stream.wait_settled()
 
     async def __aenter__(self) -> AsyncWatch:
         return await self.start()
@@ -330,7 +380,7 @@ class AsyncWatch:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        await self.aclose()
 
     def __del__(self) -> None:
         # A watch dropped without close() must still leave the server. The loop is single-threaded,

@@ -81,6 +81,7 @@ class WatchStreamCore(Generic[T]):
     _in_flight: WatcherState[T] | None = None
     _fragments: dict[int, list[kv_pb2.Event]] = field(default_factory=dict)
     _outbox: list[rpc_pb2.WatchRequest] = field(default_factory=list)
+    _cancelling: set[int] = field(default_factory=set)  # cancels sent, acknowledgement pending
     _counter: int = 0
 
     # -- user side -------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class WatchStreamCore(Generic[T]):
         previous = state.status
         self._close(state)
         if previous is Status.ACTIVE and state.server_id is not None:
-            self._outbox.append(_cancel(state.server_id))
+            self._send_cancel(state.server_id)
         # PENDING: dropped from the queue by _close; CREATING: cancelled when ``created`` arrives.
 
     def request_progress(self) -> None:
@@ -110,9 +111,16 @@ class WatchStreamCore(Generic[T]):
     def watcher_count(self) -> int:
         return len(self._live)
 
+    def settled(self) -> bool:
+        """Every cancel sent has been acknowledged: the server holds no watcher the user left."""
+        return not self._cancelling
+
     def is_empty(self) -> bool:
         """No live watcher: the transport must cancel the stream (a half-close leaves it open)."""
         return not self._live
+
+    def live_watchers(self) -> list[WatcherState[T]]:
+        return sorted(self._live.values(), key=_order)
 
     def drop_all(self) -> list[T]:
         """Close every watcher (the stream failed for good); their sinks, to report the error."""
@@ -130,6 +138,7 @@ class WatchStreamCore(Generic[T]):
         """The stream broke: server ids and partial fragments are void; every live watcher is
         queued for re-creation from its next_rev, in its original order."""
         self._by_server_id.clear()
+        self._cancelling.clear()  # the server dropped the old stream's watchers with it
         self._fragments.clear()
         self._in_flight = None
         self._outbox.clear()
@@ -177,7 +186,7 @@ class WatchStreamCore(Generic[T]):
         out: list[Delivery[T]] = []
         if state is None:
             if resp.watch_id != BROADCAST_ID:
-                self._outbox.append(_cancel(resp.watch_id))  # not ours: do not leave it running
+                self._send_cancel(resp.watch_id)  # not ours: do not leave it running
         elif resp.canceled or resp.watch_id == BROADCAST_ID:
             # e.g. duplicate watch id or permission denied: this create failed for good.
             if state.status is not Status.CLOSED:
@@ -185,7 +194,7 @@ class WatchStreamCore(Generic[T]):
                 reason = resp.cancel_reason or "watch create rejected"
                 out.append(Delivery(Kind.ERROR, state.sink, error=WatchCanceledError(reason)))
         elif state.status is Status.CLOSED:
-            self._outbox.append(_cancel(resp.watch_id))  # left while its create was in flight
+            self._send_cancel(resp.watch_id)  # left while its create was in flight
         else:
             state.status = Status.ACTIVE
             state.server_id = resp.watch_id
@@ -199,6 +208,7 @@ class WatchStreamCore(Generic[T]):
         return out
 
     def _on_canceled(self, resp: rpc_pb2.WatchResponse) -> list[Delivery[T]]:
+        self._cancelling.discard(resp.watch_id)
         state = self._by_server_id.pop(resp.watch_id, None)
         self._fragments.pop(resp.watch_id, None)
         if state is None or state.status is Status.CLOSED:
@@ -206,7 +216,9 @@ class WatchStreamCore(Generic[T]):
         self._close(state)
         error: EtcdError
         if resp.compact_revision > 0:
-            # header.revision is 0 here: never a resume point.
+            # header.revision is 0 here: never a resume point. etcd 3.4 keeps the compacted watcher
+            # until it is cancelled by id, so cancel it (the acknowledgement settles the stream).
+            self._send_cancel(resp.watch_id)
             error = CompactedError(resp.compact_revision)
         else:
             error = WatchCanceledError(resp.cancel_reason or "no reason given")
@@ -223,6 +235,10 @@ class WatchStreamCore(Generic[T]):
             self._fragments.pop(state.server_id, None)
         state.status = Status.CLOSED
         self._live.pop(state.order, None)
+
+    def _send_cancel(self, watch_id: int) -> None:
+        self._cancelling.add(watch_id)
+        self._outbox.append(_cancel(watch_id))
 
     def _send_next_create(self) -> None:
         if self._in_flight is not None or not self._queue:

@@ -31,7 +31,7 @@ from fixed_client.proto import rpc_pb2
 from fixed_client.sync.connection import Connection, Stubs
 from fixed_client.sync.lease import KeepAlive, Lease
 from fixed_client.sync.lock import Lock
-from fixed_client.sync.watch import Shared, Sink, Watch, WatchStream
+from fixed_client.sync.watch import DRAIN_TIMEOUT, Shared, Sink, Watch, WatchStream
 from fixed_client.types import RangeResult, TxnResult
 
 
@@ -213,13 +213,21 @@ class Client:
         for lock in list(self._live_locks):
             lock._give_up()  # no lease outlives its lock, even when the client closes first
         self._closed = True
+        sinks = []
         with self._shared.lock:
             for stream in self._shared.registry:
-                sinks = stream.core.drop_all()
-                stream.retire_locked()
-                for sink in sinks:
-                    sink.queue.put(EtcdError("client closed"))
-                    sink.created.set()
+                for state in stream.core.live_watchers():
+                    sinks.append(state.sink)
+                    stream.core.remove(state)  # sends the cancels
+                stream.flush_locked()
+                stream.retire_locked(drain=True)
+            streams = list(self._shared.draining)
+        for sink in sinks:
+            sink.queue.put(EtcdError("client closed"))
+            sink.created.set()
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        for stream in streams:  # the server has dropped every watcher when close() returns
+            stream.wait_settled(max(0.0, deadline - time.monotonic()))
         self._keepalive.close()
         self._connection.close()
 

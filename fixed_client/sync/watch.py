@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from fixed_client.sync.connection import Connection
 
 _END = object()  # ends a request iterator / wakes a closed watch
+DRAIN_TIMEOUT = 1.0  # longest wait for the server to acknowledge a retiring stream's cancels
 
 
 class Sink:
@@ -60,6 +61,7 @@ class Shared:
         self.connection = connection
         self.registry = registry
         self.lock = threading.Lock()
+        self.draining: set[WatchStream] = set()  # retired streams waiting for cancel acknowledgements
 
 
 class WatchStream:
@@ -70,6 +72,8 @@ class WatchStream:
         self._requests: queue.SimpleQueue[rpc_pb2.WatchRequest | object] | None = None
         self._call: grpc.Call | None = None
         self._retired = False
+        self._draining = False  # retired, call kept open until the server acknowledges the cancels
+        self._settled = threading.Event()
         self._token_restarts = 0  # reopenings for an expired token since the last good create
         self._restart = False  # reopen on the same endpoint (no failover)
         self._wake = threading.Event()
@@ -93,33 +97,53 @@ class WatchStream:
         if reaped and self.core.is_empty():
             self.retire_locked()
 
-    def remove_locked(self, state: WatcherState[Sink]) -> None:
+    def remove_locked(self, state: WatcherState[Sink], drain: bool = True) -> bool:
+        """Remove a watcher; True when the stream is now draining (see ``wait_settled``)."""
         self.core.remove(state)
         self.flush_locked()
         if self.core.is_empty():
-            self.retire_locked()
+            self.retire_locked(drain)
+        return self._draining
 
     def abandon(self, state: WatcherState[Sink]) -> None:
         """Leave from a finalizer: never block on the lock (the collecting thread may hold it)."""
         lock = self._shared.lock
         if lock.acquire(blocking=False):
             try:
-                self.remove_locked(state)
+                self.remove_locked(state, drain=False)
             finally:
                 lock.release()
         else:
             self.orphans.put(state)
 
-    def retire_locked(self) -> None:
-        """Cancel the gRPC call (a half-close would leave the server stream open) and leave the registry."""
+    def retire_locked(self, drain: bool = False) -> None:
+        """Leave the registry and cancel the gRPC call (a half-close would leave the server stream open).
+
+        With ``drain``, the call stays open until the server has acknowledged the cancels already
+        sent, so that once ``wait_settled`` returns the server holds none of this stream's watchers.
+        """
         if self._retired:
             return
         self._retired = True
         self._shared.registry.remove(self)
-        self._end_call_locked()
+        if drain and self._call is not None and not self.core.settled():
+            self._draining = True
+            self._settled.clear()
+            self._shared.draining.add(self)
+        else:
+            self._end_call_locked()
         self._wake.set()
 
+    def wait_settled(self, timeout: float) -> None:
+        """Wait (bounded) for a draining stream's cancels to be acknowledged, then end its call."""
+        if not self._settled.wait(timeout):
+            with self._shared.lock:
+                self._end_call_locked()
+
     def _end_call_locked(self) -> None:
+        self._draining = False
+        self._shared.draining.discard(self)
+        self._settled.set()
         if self._requests is not None:
             self._requests.put(_END)
             self._requests = None
@@ -140,6 +164,7 @@ class WatchStream:
                 metadata = None
             with shared.lock:
                 if self._retired:
+                    self._end_call_locked()
                     return
                 if stubs is not None and metadata is not None:
                     self.core.connection_lost()
@@ -147,6 +172,7 @@ class WatchStream:
                     self._requests = requests
                     self.flush_locked()
                     if self._retired:
+                        self._end_call_locked()
                         return
                     call = stubs.watch.Watch(iter(requests.get, _END), metadata=metadata or None)
                     self._call = call  # type: ignore[assignment]
@@ -157,6 +183,7 @@ class WatchStream:
                     return
             with shared.lock:
                 if self._retired:
+                    self._end_call_locked()
                     return
                 self._end_call_locked()
             if stubs is not None and not self._restart:
@@ -190,8 +217,15 @@ class WatchStream:
                 with shared.lock:
                     deliveries = self.core.receive(resp)
                     self.flush_locked()
-                    if self.core.is_empty():
-                        self.retire_locked()
+                    if self._draining and self.core.settled():
+                        self._end_call_locked()
+                    elif self.core.is_empty() and not self._retired:
+                        # The server ended the last watcher: drain its cancel, bounded by a timer.
+                        self.retire_locked(drain=True)
+                        if self._draining:
+                            timer = threading.Timer(DRAIN_TIMEOUT, self.wait_settled, args=(0.0,))
+                            timer.daemon = True
+                            timer.start()
                 for delivery in deliveries:
                     delivery.sink.deliver(delivery)
         except grpc.RpcError as err:
@@ -294,8 +328,11 @@ class Watch:
             return
         self._closed = True
         with self._stream._shared.lock:
-            self._stream.remove_locked(self._state)
+            draining = self._stream.remove_locked(self._state)
         self._state.sink.queue.put(_END)
+        if draining:
+            # The last watcher of its stream: return once the server has dropped it (bounded).
+            self._stream.wait_settled(DRAIN_TIMEOUT)
 
     cancel = close
 

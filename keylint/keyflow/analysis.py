@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
@@ -239,7 +238,8 @@ class ModuleAnalysis:
         """Why instances of a module class print differently over time, or None: its `__str__`/
         `__repr__`/`__format__` (or a dataclass's generated repr) reads a clock or mutable state."""
         methods = cls.text_methods()
-        mutable = cls.mutable_attrs()
+        # Writes inside the text methods themselves memoise the text (`self._cached_repr = ...`).
+        mutable = cls.mutable_attrs() - {a for m in methods.values() for a in m.self_writes}
         for name, method in methods.items():
             seen: set[str] = set()
             todo = [method]

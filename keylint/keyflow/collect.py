@@ -23,7 +23,7 @@ from keylint.keyflow.model import (
 from keylint.keyflow.names import annotation_name, dotted, qualify
 
 _MUTATORS = frozenset(
-    "append extend insert remove pop popleft appendleft clear update add discard setdefault sort reverse".split()
+    ["append", "extend", "insert", "remove", "pop", "popleft", "appendleft", "clear", "update", "add", "discard", "setdefault", "sort", "reverse"]
 )
 
 

@@ -36,7 +36,9 @@ def table_owner(sink: Sink, an: ModuleAnalysis) -> str | None:
     if root is None:
         return None
     if isinstance(root, cst.Attribute):
-        return f"`{sink.mapping_label}` lives on an object"
+        if _reset_per_operation(root, an):
+            return None
+        return _attribute_owner(root, sink, an)
     if isinstance(root, cst.Name):
         owner = lookup_scope_chain(sink.where.scope, root.value)
         if owner is None:
@@ -46,10 +48,55 @@ def table_owner(sink: Sink, an: ModuleAnalysis) -> str | None:
         kinds = {b.kind for b in owner.bindings.get(root.value, [])}
         if "param" in kinds or owner.function is None:
             return None
-        if root.value in owner.nonlocals or owner is not sink.where.scope or _escapes(owner.function, root.value):
+        if _escapes(owner.function, root.value):
             return f"`{sink.mapping_label}` outlives the call that fills it"
         return None
     return None
+
+
+def _attribute_owner(table: cst.Attribute, sink: Sink, an: ModuleAnalysis) -> str | None:
+    """Attribute tables outlive their objects when their owner is long-lived: a class attribute,
+    an attribute of a module global or an imported module, or `self.x` of a class the module
+    instantiates once at module level. Other objects' lifetimes are not visible: None."""
+    receiver = table.value
+    label = f"`{sink.mapping_label}`"
+    if not isinstance(receiver, cst.Name):
+        return None
+    where = sink.where
+    if _is_self(receiver.value, where):
+        fn = where.scope.function
+        cls = fn.cls if fn is not None else None
+        if cls is None:
+            return None
+        if table.attr.value in cls.class_attrs:
+            return f"{label} is a class attribute"
+        if any(d.rsplit(".", 1)[-1] == "classmethod" for d in (fn.decorators if fn else [])):
+            return f"{label} is a class attribute"
+        for binding in (b for bs in an.module_scope.bindings.values() for b in bs):
+            value = binding.value
+            if binding.kind == "assign" and isinstance(value, cst.Call) and dotted(value.func) == cls.name:
+                return f"{label} belongs to the module-level `{binding.name}`"
+        return None
+    owner = lookup_scope_chain(where.scope, receiver.value)
+    if owner is not None and owner.kind == "module":
+        return f"{label} is module-level"
+    return None
+
+
+def _reset_per_operation(table: cst.Attribute, an: ModuleAnalysis) -> bool:
+    """`self.seen = set()` again in a method other than `__init__` (`setUp`, `start_tree`, `reset`):
+    the table is scoped to one operation on objects that live through it."""
+    for store in an.collected.attr_stores.get(table.attr.value, []):
+        fn = store.where.scope.function
+        if fn is None or fn.name in ("__init__", "__new__", "__post_init__"):
+            continue
+        value = store.value
+        if (isinstance(value, (cst.Dict, cst.Set, cst.List)) and not getattr(value, "elements", ())) or (
+            isinstance(value, cst.Call) and dotted(value.func) in ("dict", "set", "list", "collections.defaultdict", "defaultdict")
+            and not value.args[1:]
+        ) or (isinstance(value, cst.Name) and value.value == "None"):
+            return True
+    return False
 
 
 def _is_self_attr(expr: cst.BaseExpression, where: Where) -> bool:
@@ -65,6 +112,7 @@ class _Escape(cst.CSTVisitor):
     def __init__(self, name: str) -> None:
         self.name = name
         self.escapes = False
+        self.closures: list[str] = []
 
     def _mentions(self, node: cst.CSTNode | None) -> bool:
         if node is None:
@@ -88,7 +136,8 @@ class _Escape(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         finder = _Mentions(self.name)
         node.body.visit(finder)
-        self.escapes |= finder.found  # a closure keeps the table alive after the call
+        if finder.found:
+            self.closures.append(node.name.value)  # keeps the table alive only if it escapes itself
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -107,10 +156,39 @@ class _Mentions(cst.CSTVisitor):
         self.found |= node.value == self.name
 
 
+class _NonCallUses(cst.CSTVisitor):
+    """Uses of names other than calling them (`return f`, `Thread(target=f)`, `self.cb = f`)."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        for arg in node.args:
+            arg.visit(self)
+        if not isinstance(node.func, cst.Name):
+            node.func.visit(self)
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # its own names (a parameter may shadow the closure's name)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found |= node.value in self.names
+
+
 def _escapes(fn: FunctionInfo, name: str) -> bool:
+    """The local table outlives the call: returned, yielded, stored on an object, captured by a
+    lambda, or captured by a nested function that itself leaves the call (not just called)."""
     visitor = _Escape(name)
     fn.node.body.visit(visitor)
-    return visitor.escapes
+    if visitor.escapes:
+        return True
+    if visitor.closures:
+        uses = _NonCallUses(set(visitor.closures))
+        fn.node.body.visit(uses)
+        return uses.found
+    return False
 
 
 def is_weak_table(sink: Sink, an: ModuleAnalysis) -> bool:
@@ -146,6 +224,8 @@ def holds_object(value: cst.BaseExpression | None, obj: str, an: ModuleAnalysis,
         name = dotted(value.func) or ""
         constructs = name.rsplit(".", 1)[-1][:1].isupper() or name in an.classes or name in ("dict", "list", "tuple")
         qual = qualify(name, where.scope) or ""
+        if qual in ("weakref.ref", "weakref.proxy", "weakref.WeakMethod") and value.args and code(value.args[0].value) == obj:
+            return True  # the entry can tell that its object died
         if constructs and not qual.startswith("weakref."):
             return any(holds_object(a.value, obj, an, where, depth + 1) for a in value.args)
     return False
@@ -186,6 +266,19 @@ def kept_alive_in_function(obj: str, where: Where, an: ModuleAnalysis) -> bool:
     return False
 
 
+def held_by_sibling_write(sink: Sink, obj: str, an: ModuleAnalysis) -> bool:
+    """Another write in the same function under the same key text stores the object
+    (`id_to_obj[ident] = (obj, ...)` next to `id_to_refcount[ident] = 0`)."""
+    fn = sink.where.scope.function
+    key = code(sink.key)
+    for other in an.sinks:
+        if other is sink or other.operation != "write" or other.where.scope.function is not fn or code(other.key) != key:
+            continue
+        if holds_object(stored_value(other), obj, an, other.where):
+            return True
+    return False
+
+
 def removed_in_same_call(sink: Sink, an: ModuleAnalysis) -> bool:
     """The same function also deletes from the same table (`add` ... `finally: discard`): the entry
     lives only while the call runs (recursion guards in repr/encoders)."""
@@ -214,7 +307,7 @@ def finalizer_cleans(sink: Sink, an: ModuleAnalysis) -> bool:
         return False
     label = code(sink.mapping)
     target_id = sink.mapping_id
-    deleters = _functions_deleting_from(label, target_id, an)
+    deleters = _functions_deleting_from(sink.mapping, target_id, an)
     for call, where in an.collected.calls:
         qual = qualify(dotted(call.func), where.scope)
         if qual not in ("weakref.finalize", "weakref.ref", "weakref.proxy", "weakref.WeakMethod"):
@@ -235,11 +328,16 @@ def finalizer_cleans(sink: Sink, an: ModuleAnalysis) -> bool:
     return False
 
 
-def _functions_deleting_from(label: str, target_id: str | None, an: ModuleAnalysis) -> set[str]:
+def _functions_deleting_from(table: cst.BaseExpression, target_id: str | None, an: ModuleAnalysis) -> set[str]:
+    label = code(table)
+    attr = table.attr.value if isinstance(table, cst.Attribute) else None
     names: set[str] = set()
     for sink in an.sinks:
-        if sink.operation == "delete" and sink.mapping is not None and sink.where.scope.function is not None:
-            if code(sink.mapping) == label or (target_id is not None and sink.mapping_id == target_id):
+        mapping = sink.mapping
+        if sink.operation == "delete" and mapping is not None and sink.where.scope.function is not None:
+            if code(mapping) == label or (target_id is not None and sink.mapping_id == target_id) or (
+                attr is not None and isinstance(mapping, cst.Attribute) and mapping.attr.value == attr
+            ):  # `local.dicts.pop(key)` in a callback cleans `self.dicts`
                 names.add(sink.where.scope.function.name)
     return names
 

@@ -163,6 +163,7 @@ class Step:
     function: FunctionInfo | None = None  # for op "param"/"call"/"return": the function involved
     cls: ClassInfo | None = None  # for "call" of a module class (constructor) or "self"
     truncated: bool = False  # the walk stopped here (depth/size bound), children may be missing
+    incomplete: bool = False  # some step below was truncated (such subtrees are not memoised)
 
 
 @dataclass(eq=False)

@@ -74,7 +74,7 @@ def annotation_name(expr: cst.CSTNode | None, scope: Scope) -> str | None:
                 return None
             try:
                 expr = cst.parse_expression(text)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a string annotation that is not an expression
                 return None
             continue
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
@@ -106,7 +106,7 @@ def source_text(node: cst.CSTNode, limit: int = 60) -> str:
     """Short source text of a node for messages."""
     try:
         text = cst.Module(body=[]).code_for_node(node)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a detached node libcst cannot print
         return type(node).__name__
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -28,9 +28,7 @@ MAPPING_METHODS: dict[str, tuple[str, int, int]] = {
 }
 _DELETE_METHODS = frozenset({"delete", "unlink", "hdel", "srem", "zrem", "pop", "delete_many", "getdel", "discard", "lpop", "rpop"})
 _WRITE_METHODS = frozenset(
-    """set add setex setnx psetex getset hset hsetnx hmset sadd zadd lpush rpush incr decr incrby decrby
-    hincrby zincrby append prepend replace cas touch expire expireat pexpire persist set_many get_or_set
-    increment expire_at memoize""".split()
+    ["set", "add", "setex", "setnx", "psetex", "getset", "hset", "hsetnx", "hmset", "sadd", "zadd", "lpush", "rpush", "incr", "decr", "incrby", "decrby", "hincrby", "zincrby", "append", "prepend", "replace", "cas", "touch", "expire", "expireat", "pexpire", "persist", "set_many", "get_or_set", "increment", "expire_at", "memoize"]
 )
 _FILENAME_CALLS: dict[str, str] = {
     "open": "first", "io.open": "first", "os.open": "first", "builtins.open": "first", "pathlib.Path": "first",
@@ -144,7 +142,8 @@ def build_sinks(an: ModuleAnalysis) -> list[Sink]:
                 continue
             shape = MAPPING_METHODS.get(method)
             if shape is not None and not any(a.keyword is not None or a.star for a in call.args) \
-                    and shape[1] <= len(call.args) <= shape[2] and not _is_import(an, receiver, where):
+                    and shape[1] <= len(call.args) <= shape[2] and not _is_import(an, receiver, where) \
+                    and not _own_method(an, receiver, where, method):
                 key = call.args[0].value
                 if not _is_literal_key(key):
                     sinks.append(Sink(call, key, "mapping-method", shape[0], where, receiver,
@@ -168,6 +167,21 @@ def build_sinks(an: ModuleAnalysis) -> list[Sink]:
                                       f"the cache of {target.qualname}()", False, api="lru_cache", function=target))
                 del skip
     return sinks
+
+
+_MAPPING_BASES = ("dict", "Dict", "Mapping", "MutableMapping", "OrderedDict", "defaultdict", "UserDict", "set", "MutableSet", "Counter")
+
+
+def _own_method(an: ModuleAnalysis, receiver: cst.BaseExpression, where: Where, method: str) -> bool:
+    """The receiver is an instance of a module class that defines `method` itself (its `get` is not
+    a mapping lookup), unless the class is a mapping/set subclass."""
+    if not an.classes or not isinstance(receiver, (cst.Name, cst.Attribute)):
+        return False
+    type_name = an.type_of(an.trace(receiver, where))
+    cls = an.classes.get(type_name or "")
+    if cls is None or method not in cls.methods:
+        return False
+    return not any(base.rsplit(".", 1)[-1] in _MAPPING_BASES for base in cls.bases)
 
 
 _SEQUENCES = (cst.Tuple, cst.List, cst.ListComp, cst.SimpleString, cst.ConcatenatedString)

@@ -92,10 +92,12 @@ CONTEXT_METHODS: dict[str, str] = {
 CONTEXT_NAMES = ("ctx", "context", "*_ctx")  # parameter / variable names taken as per-call contexts
 
 # Names of values that are deadlines or remaining time (KL102); `timeout`-like ones count when formatted.
+# (`remaining`/`*_remaining` alone are left out: they name remaining items far more often than time.)
 DEADLINE_NAMES = (
-    "deadline", "*_deadline", "deadline_*", "expires_at", "expire_at", "expiry", "expiration", "expires",
-    "remaining", "time_remaining", "remaining_time", "*_remaining", "remaining_*", "ttl_left", "time_left",
-    "timeleft", "expiry_time", "expiration_time", "valid_until", "not_after",
+    "deadline", "*_deadline", "deadline_*", "expires_at", "expire_at", "expiry", "expiration",
+    "time_remaining", "remaining_time", "*_time_remaining", "remaining_seconds", "seconds_remaining",
+    "seconds_left", "ttl_left", "time_left", "*_time_left", "timeleft", "expiry_time", "expiration_time",
+    "valid_until", "not_after",
 )
 TIMEOUT_NAMES = ("timeout", "*_timeout", "timeout_*", "ttl", "*_ttl", "time_limit")
 DEADLINE_CALLS = ("time_remaining", "remaining", "get_deadline", "deadline", "when", "time_left")
@@ -133,11 +135,7 @@ CLIENT_CONSTRUCTORS: dict[str, tuple[str, bool]] = {
 }
 # Key-taking methods of cache clients (the key is the first argument or `key=`/`name=`).
 CLIENT_METHODS: frozenset[str] = frozenset(
-    """get set add delete get_or_set touch incr decr incrby decrby incr_version has_key
-    setex setnx psetex getset getdel getex exists expire expireat pexpire ttl pttl persist unlink append
-    hget hset hdel hexists hgetall hincrby hkeys hvals hlen hmget hmset hsetnx lpush rpush lpop rpop lrange llen
-    sadd srem smembers sismember scard zadd zrem zrange zscore zincrby replace cas gets prepend
-    increment expire_at pop memoize set_many get_many delete_many""".split()
+    ["get", "set", "add", "delete", "get_or_set", "touch", "incr", "decr", "incrby", "decrby", "incr_version", "has_key", "setex", "setnx", "psetex", "getset", "getdel", "getex", "exists", "expire", "expireat", "pexpire", "ttl", "pttl", "persist", "unlink", "append", "hget", "hset", "hdel", "hexists", "hgetall", "hincrby", "hkeys", "hvals", "hlen", "hmget", "hmset", "hsetnx", "lpush", "rpush", "lpop", "rpop", "lrange", "llen", "sadd", "srem", "smembers", "sismember", "scard", "zadd", "zrem", "zrange", "zscore", "zincrby", "replace", "cas", "gets", "prepend", "increment", "expire_at", "pop", "memoize", "set_many", "get_many", "delete_many"]
 )
 PERSISTENT_HINTS = ("redis", "memcache", "memcached", "mc", "diskcache", "shelf", "shelve", "rds")
 CACHE_HINTS = ("cache",) + PERSISTENT_HINTS

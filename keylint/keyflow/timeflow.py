@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 import libcst as cst
 
@@ -58,11 +59,10 @@ def is_bucket(parent: Step, child: Step) -> bool:
             return bool(keywords & {"second", "microsecond", "minute", "hour"})
     if op == "attr" and child.flow is Flow.MEMBER and callee not in _FINE_ATTRS:
         return True
-    if op == "subscript" and isinstance(parent.node, cst.Subscript) and any(
+    # `now.isoformat()[:10]`: truncated text
+    return op == "subscript" and isinstance(parent.node, cst.Subscript) and any(
         isinstance(e.slice, cst.Slice) for e in parent.node.slice
-    ):
-        return True  # `now.isoformat()[:10]`: truncated text
-    return False
+    )
 
 
 def propagates(parent: Step, child: Step) -> bool:
@@ -83,7 +83,7 @@ def time_reaches(path: Sequence[Step]) -> bool:
     """True when a time value at the end of `path` still changes the key at its root: no bucket on
     the way, and every derivation is one that keeps it changing (arithmetic, formatting, hashing,
     methods of the value itself, module helpers)."""
-    for parent, child in zip(path, path[1:]):
+    for parent, child in pairwise(path):
         if is_bucket(parent, child) or not propagates(parent, child):
             return False
     return True

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from keylint.keyflow.model import Binding, EnvBinding, Flow, FunctionInfo, Scope, Step, Where
+from keylint.keyflow.model import (
+    Binding,
+    EnvBinding,
+    Flow,
+    FunctionInfo,
+    Scope,
+    Step,
+    Where,
+)
 from keylint.keyflow.names import dotted, lookup_scope_chain, qualify, source_text
 
 if TYPE_CHECKING:
@@ -96,7 +104,8 @@ class Tracer:
             step.truncated = True
         finally:
             self.active.discard(guard)
-        if can_memo and not step.truncated and not any(c.truncated for c in step.children):
+        step.incomplete = step.truncated or any(c.truncated or c.incomplete for c in step.children)
+        if can_memo and not step.incomplete:
             self.an._trace_memo[memo_key] = step
         return step
 
@@ -233,6 +242,7 @@ class Tracer:
             if fn is not None and param is not None and depth < MAX_DEPTH:
                 for call, call_where, arg in self.an.arguments_for(fn, param)[:MAX_FANOUT]:
                     child.children.append(self.trace(arg, call_where, Flow.VALUE, f"passed as {name} to {fn.qualname}()", depth))
+                child.incomplete = any(c.truncated or c.incomplete for c in child.children)
             step.children.append(child)
         elif kind == "import":
             step.children.append(Step(binding.target, "import", Flow.VALUE, f"imported as {name}", inner, callee=binding.qualname))

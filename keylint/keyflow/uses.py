@@ -168,7 +168,7 @@ def unseen_changes(analysis: ModuleAnalysis, mapping_id: str, sink_mappings: set
                 inspections and call.func.value not in ("len", "bool", "id", "isinstance", "repr", "print")
             ):
                 continue
-        if isinstance(up, cst.Comparison) or isinstance(up, cst.ComparisonTarget):
+        if isinstance(up, (cst.Comparison, cst.ComparisonTarget)):
             continue  # `x in m`, `m is None`: sinks or harmless tests
         if isinstance(up, cst.Subscript):
             continue  # a subscript on it is a sink, already shown

@@ -125,7 +125,34 @@ def test_compaction_cancel_reports_the_compact_revision() -> None:
     [out] = core.receive(canceled(0, compact_revision=60))
     assert out.kind is Kind.ERROR and isinstance(out.error, CompactedError)
     assert out.error.compact_revision == 60
-    assert core.is_empty() and core.take_requests() == []
+    # etcd 3.4 keeps a compacted watcher until it is cancelled by id: cancel it, await the ack.
+    assert core.is_empty() and cancels(core.take_requests()) == [0]
+    assert not core.settled()
+    assert core.receive(canceled(0)) == [] and core.settled()
+
+
+def test_cancel_acknowledgements_settle_the_stream() -> None:
+    core: WatchStreamCore[str] = WatchStreamCore()
+    started(core, "a", 0, 10)
+    started(core, "b", 1, 10)
+    assert core.settled()
+    for state in core.live_watchers():
+        core.remove(state)
+    assert cancels(core.take_requests()) == [0, 1] and not core.settled()
+    core.receive(canceled(1))
+    assert not core.settled()
+    core.receive(canceled(0))
+    assert core.settled()
+
+
+def test_connection_loss_settles_pending_cancels() -> None:
+    core: WatchStreamCore[str] = WatchStreamCore()
+    started(core, "a", 0, 10)
+    started(core, "b", 1, 10)
+    core.remove(core.live_watchers()[0])
+    assert not core.settled()
+    core.connection_lost()  # the server dropped the whole stream
+    assert core.settled()
 
 
 def test_server_cancel_with_reason_is_a_watch_canceled_error() -> None:
