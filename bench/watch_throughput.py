@@ -25,13 +25,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _etcd import EtcdServer, cpu_seconds, etcdctl_binary, print_table  # noqa: E402
 
-CONSUMERS = ("fixed_client sync", "fixed_client asyncio", "etcdctl watch")
+CONSUMERS = (
+    "fixed_client sync", "fixed_client asyncio", "grpcio stub sync", "grpcio stub asyncio", "etcdctl watch",
+)
+BASELINE_CONSUMERS = ("baseline sync", "baseline asyncio")
+BASELINE_TREE = ""  # --baseline-tree: a folder holding another fixed_client package
 
 
 # -- consumer side (child process) -------------------------------------------------------------
 def consume(mode: str, endpoint: str, prefix: str, start: int, count: int) -> None:
     """Watch prefix from start; print 'ready' once created and 'done' after `count` events."""
-    if mode == "sync":
+    if mode.startswith("stub"):
+        consume_bare_stub(mode, endpoint, prefix, start, count)
+    elif mode == "sync":
         from fixed_client import Client
 
         with Client([endpoint]) as c, c.watch(prefix, prefix=True, start_revision=start) as w:
@@ -57,6 +63,48 @@ def consume(mode: str, endpoint: str, prefix: str, start: int, count: int) -> No
 
         asyncio.run(main())
     sys.stdin.read()  # stay alive (and idle) until the parent has sampled CPU
+
+
+def consume_bare_stub(mode: str, endpoint: str, prefix: str, start: int, count: int) -> None:
+    """The floor: a bare generated grpcio stub iterating WatchResponses (no client around it)."""
+    import grpc
+    import grpc.aio
+
+    from fixed_client.proto import rpc_pb2, rpc_pb2_grpc
+
+    key = prefix.encode()
+    end = key[:-1] + bytes([key[-1] + 1])
+    create = rpc_pb2.WatchRequest(
+        create_request=rpc_pb2.WatchCreateRequest(key=key, range_end=end, start_revision=start)
+    )
+    if mode == "stub-sync":
+        with grpc.insecure_channel(endpoint) as channel:
+            seen = 0
+            for resp in rpc_pb2_grpc.WatchStub(channel).Watch(iter([create])):
+                if resp.created:
+                    print("ready", flush=True)
+                seen += len(resp.events)
+                if seen >= count:
+                    break
+            print("done", flush=True)
+    else:
+
+        async def main() -> None:
+            async with grpc.aio.insecure_channel(endpoint) as channel:
+                call = rpc_pb2_grpc.WatchStub(channel).Watch()
+                await call.write(create)
+                seen = 0
+                async for resp in call:
+                    if resp.created:
+                        print("ready", flush=True)
+                    seen += len(resp.events)
+                    if seen >= count:
+                        break
+                print("done", flush=True)
+                call.cancel()
+
+        asyncio.run(main())
+    sys.stdin.read()
 
 
 # -- writer side (parent) ----------------------------------------------------------------------
@@ -101,9 +149,15 @@ def start_consumer(name: str, endpoint: str, prefix: str, start: int, count: int
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
         )
     mode = "sync" if name.endswith("sync") else "asyncio"
+    env = None
+    if name.startswith("grpcio stub"):
+        mode = "stub-" + mode
+    elif name.startswith("baseline"):
+        # Another copy of fixed_client (e.g. before a change), imported ahead of the installed one.
+        env = dict(os.environ, PYTHONPATH=BASELINE_TREE)
     return subprocess.Popen(
         [sys.executable, __file__, "--consume", mode, endpoint, prefix, str(start), str(count)],
-        stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stdin=subprocess.PIPE, env=env,
     )
 
 
@@ -162,15 +216,30 @@ def main() -> None:
     parser.add_argument("--txn-puts", type=int, default=100_000)
     parser.add_argument("--txn-size", type=int, default=100)
     parser.add_argument("--single-puts", type=int, default=20_000)
+    parser.add_argument("--workloads", default="txn,single", help="comma-separated: txn, single")
+    parser.add_argument("--consumers", default=",".join(CONSUMERS), help="comma-separated consumer names")
+    parser.add_argument(
+        "--baseline-tree", default="", help="folder with another fixed_client/ to run side by side ('baseline ...')"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds; medians are reported")
     args = parser.parse_args()
+    workloads = args.workloads.split(",")
+    consumers = tuple(name for name in CONSUMERS if name in args.consumers.split(","))
+    if args.baseline_tree:
+        global BASELINE_TREE
+        BASELINE_TREE = str(Path(args.baseline_tree).resolve())
+        consumers = BASELINE_CONSUMERS + consumers
+    if "etcdctl watch" not in consumers:
+        parser.error("the consumers must include 'etcdctl watch' (the reference)")
 
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with EtcdServer(extra_args=["--quota-backend-bytes=8589934592"]) as server:
         writer = Writer(server.endpoint)
         for run in range(args.rounds):
             for workload, count in (("txn", args.txn_puts), ("single", args.single_puts)):
-                order = CONSUMERS if run % 2 == 0 else tuple(reversed(CONSUMERS))
+                if workload not in workloads:
+                    continue
+                order = consumers if run % 2 == 0 else tuple(reversed(consumers))
                 for name in order:
                     results.setdefault((workload, name), []).append(
                         measure(server, writer, name, workload, count, args.txn_size, run)
@@ -179,10 +248,12 @@ def main() -> None:
 
     rows: list[list[object]] = []
     summary: dict[str, dict[str, float]] = {}
-    for workload, label in (("txn", f"{args.txn_puts:,} puts in txns of {args.txn_size}"), ("single", f"{args.single_puts:,} single puts")):
+    labels = {"txn": f"{args.txn_puts:,} puts in txns of {args.txn_size}", "single": f"{args.single_puts:,} single puts"}
+    for workload in workloads:
+        label = labels[workload]
         ref_rate = statistics.median(r for r, _ in results[(workload, "etcdctl watch")])
         ref_cpu = statistics.median(c for _, c in results[(workload, "etcdctl watch")])
-        for name in CONSUMERS:
+        for name in consumers:
             rate = statistics.median(r for r, _ in results[(workload, name)])
             cpu = statistics.median(c for _, c in results[(workload, name)])
             rows.append([label, name, rate, cpu, f"{rate / ref_rate:.2f}", f"{cpu / ref_cpu:.2f}" if ref_cpu else "-"])

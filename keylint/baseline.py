@@ -80,7 +80,8 @@ def write(path: str, diagnostics: Sequence[Diagnostic], context: ReportContext) 
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".keylint-baseline-", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+        # A file name that is not UTF-8 holds lone surrogates: written as JSON's own `\udcXX` escape.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
             out.write(text)
         os.replace(tmp, target)
     except BaseException:

@@ -19,7 +19,7 @@ from keylint._version import __version__
 if TYPE_CHECKING:
     from keylint.diagnostics import Diagnostic
     from keylint.report import ReportContext, SourceLines
-    from keylint.runner import FileResult
+    from keylint.runner import FileResult, RunOptions
     from keylint.settings import Settings
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     check.add_argument("--cache-dir", metavar="DIR", help="where the result cache lives (default .keylint_cache)")
+    check.add_argument("--jobs", "-j", type=_positive_int, default=None, metavar="N",
+                       help="worker processes (default: all cores; 1 checks in this process)")
     check.add_argument("--force-exclude", action="store_true",
                        help="apply exclude and .gitignore to paths passed explicitly too (for pre-commit)")
     check.add_argument("--stdin-filename", metavar="PATH", help="the name of the file read from stdin")
@@ -79,6 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--all", action="store_true", help="every rule")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    from keylint.runner import RunOptions
+
+    return RunOptions(jobs=args.jobs, use_cache=not args.no_cache, cache_dir=args.cache_dir)
 
 
 def _write(text: str, output_file: str | None = None) -> None:
@@ -203,7 +221,7 @@ def _check_files(
     files: list[str] = []
     found: list[Diagnostic] = []
     if not (args.fix or args.diff):
-        for result in _with_progress(iter_file_results(paths, settings, force_exclude=args.force_exclude), args, paths, settings):
+        for result in _with_progress(iter_file_results(paths, settings, force_exclude=args.force_exclude, options=_run_options(args)), args, paths, settings):
             files.append(result.path)
             found.extend(result.diagnostics)
         return files, found

@@ -8,6 +8,7 @@ Positions come from libcst's PositionProvider, resolved only when a rule reporte
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,20 @@ if TYPE_CHECKING:
     from keylint.suppress import Suppressions
 
 KL001 = "KL001"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's line breaks, as positions count them
 
 
-def _failure(path: str, failure: ParseFailure) -> list[Diagnostic]:
-    return [Diagnostic(KL001, failure.message, path, failure.line, failure.column, failure.line, failure.column + 1)]
+def _failure(path: str, failure: ParseFailure, text: str | None = None) -> list[Diagnostic]:
+    """One KL001. With the decoded `text`, the position is kept inside it (a syntax error may point
+    one past the end of a line or of the file); without it, the range is empty."""
+    line, column = failure.line, failure.column
+    if text is None:
+        return [Diagnostic(KL001, failure.message, path, line, column, line, column)]
+    lines = _LINE_BREAK.split(text)
+    line = min(max(line, 1), len(lines))
+    width = len(lines[line - 1])
+    column = min(max(column, 1), width + 1)
+    return [Diagnostic(KL001, failure.message, path, line, column, line, min(column + 1, width + 1))]
 
 
 def enabled_rules(settings: Settings, path: str) -> list[type[Rule]]:
@@ -54,11 +65,11 @@ def _check(source: str | bytes, path: str, settings: Settings, screen: bool) -> 
         return _failure(path, text)
     tree = parse_ast(text, path)
     if isinstance(tree, ParseFailure):
-        return _failure(path, tree)
+        return _failure(path, tree, text)
     too_deep = check_depth(tree, settings.max_depth)
     if too_deep is not None:
-        return _failure(path, too_deep)
-    if screen and not _may_fire(tree, path, settings):
+        return _failure(path, too_deep, text)
+    if screen and not _may_fire(tree, text, path, settings):
         return []  # no selected rule can report here: libcst and the rules are never loaded
     rules = enabled_rules(settings, path)
     if not rules:
@@ -74,7 +85,8 @@ def _check(source: str | bytes, path: str, settings: Settings, screen: bool) -> 
 def _analyse(text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
     module = parse_cst(text)
     if isinstance(module, ParseFailure):  # Python's parser accepted it: a libcst limit, say so
-        return _failure(path, ParseFailure(f"valid Python that libcst cannot parse: {module.message}", module.line, module.column))
+        failure = ParseFailure(f"valid Python that libcst cannot parse: {module.message}", module.line, module.column)
+        return _failure(path, failure, text)
     return run_rules(module, text, path, settings, rules)
 
 
@@ -108,11 +120,11 @@ def _on_large_stack(text: str, path: str, settings: Settings, rules: Sequence[ty
     return result[0] if result else _failure(path, ParseFailure("nesting too deep to analyse"))
 
 
-def _may_fire(tree: ast.Module, path: str, settings: Settings) -> bool:
+def _may_fire(tree: ast.Module, text: str, path: str, settings: Settings) -> bool:
     from keylint.screen import could_fire, enabled_codes
 
     codes = enabled_codes(settings, path)
-    return codes is None or could_fire(tree, settings, codes)
+    return codes is None or could_fire(tree, settings, codes, text)
 
 
 def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
@@ -134,8 +146,9 @@ def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rule
 
     suppressions = Suppressions(text) if ("noqa" in text or "keylint" in text) else None
     found = _to_diagnostics(module, text, path, findings, suppressions) if findings else []
-    if suppressions is not None and any(r.code == UNUSED_SUPPRESSION for r in rules):
-        found += unused_suppressions(suppressions, text, path, settings)  # after the findings used them
+    if suppressions is not None and not errors and any(r.code == UNUSED_SUPPRESSION for r in rules):
+        # After the findings used their directives; not when a rule crashed (its findings are unknown).
+        found += unused_suppressions(suppressions, text, path, settings)
     if not found:
         return errors
     return sorted(errors + found, key=lambda d: (d.line, d.column, d.code, d.end_line, d.end_column, d.message))
@@ -152,7 +165,11 @@ def _to_diagnostics(
         wanted.extend(node for node, _ in finding.chain)
         if finding.fix is not None and not isinstance(finding.fix, Fix):
             wanted.extend(edit.node for edit in finding.fix.edits)
-    positions = node_positions(module, wanted)
+    try:
+        positions = node_positions(module, wanted, text)
+    except SourceMismatch as exc:
+        failure = ParseFailure(f"libcst does not reproduce this file exactly from line {exc.line} on, so findings cannot be placed", exc.line)
+        return _failure(path, failure, text)
     seen: set[tuple[str, int, int, int, int]] = set()
     found: list[Diagnostic] = []
 
@@ -205,9 +222,19 @@ class _Done(Exception):
     pass
 
 
-def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode]) -> dict[cst.CSTNode, Any]:
+class SourceMismatch(Exception):
+    """libcst's code generation differs from the parsed text (libcst 1.9 drops a line holding only
+    a backslash continuation), so its positions would point at the wrong places."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"generated code differs from the source from line {line}")
+        self.line = line
+
+
+def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode], text: str | None = None) -> dict[cst.CSTNode, Any]:
     """libcst's PositionProvider ranges for `wanted` nodes, without MetadataWrapper's extra tree walk,
-    stopping the code generation once every wanted node has been placed."""
+    stopping the code generation once every wanted node has been placed. With `text`, raises
+    SourceMismatch unless the code generated so far is exactly the start of `text`."""
     import libcst as cst
     from libcst._position import CodePosition, CodeRange
     from libcst.metadata.position_provider import PositionProvidingCodegenState
@@ -238,6 +265,11 @@ def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode]) -> dict[cs
         module._codegen(state)
     except _Done:
         pass
+    if text is not None:
+        produced = "".join(state.tokens)
+        if not text.startswith(produced):
+            differs = next((i for i, (a, b) in enumerate(zip(produced, text)) if a != b), min(len(produced), len(text)))
+            raise SourceMismatch(len(_LINE_BREAK.findall(text, 0, differs)) + 1)
     return {node: recorder._computed[node] for node in wanted if node in recorder._computed}
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from keylint.diagnostics import Diagnostic
 from keylint.settings import Settings
-from keylint.suppress import Comment, comment_tokens, directives_in
+from keylint.suppress import Comment, comment_tokens, directives_in, lone_cr_as_lf
 
-NOT_SUPPRESSIBLE = frozenset({"KL001", "KL002"})  # unreadable files; unused directives are fixed, not silenced
+NOT_SUPPRESSIBLE = frozenset({"KL001"})  # a file keylint could not check has no line to comment
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 
 
@@ -48,13 +48,16 @@ def _statement_ends(text: str) -> tuple[set[int], list[int]]:
     last line of every logical line, from the tokenizer."""
     unsafe: set[int] = set()
     ends: list[int] = []
-    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+    commented: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(lone_cr_as_lf(text)).readline):
         if token.type == tokenize.NEWLINE:
             ends.append(token.start[0])
-        elif token.start[0] < token.end[0] and token.type not in (tokenize.NL, tokenize.NEWLINE):
+        elif token.type == tokenize.COMMENT:
+            commented.add(token.start[0])
+        elif token.start[0] < token.end[0] and token.type != tokenize.NL:
             unsafe.update(range(token.start[0], token.end[0]))
     for number, (content, _) in enumerate(_lines(text), start=1):
-        if content.endswith("\\"):
+        if content.endswith("\\") and number not in commented:  # a backslash continuation
             unsafe.add(number)
     return unsafe, ends
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,7 +66,9 @@ def decode_source(source: str | bytes, max_size: int) -> str | ParseFailure:
 
 def parse_ast(text: str, path: str) -> ast.Module | ParseFailure:
     try:
-        return ast.parse(text, filename=path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the checked code's SyntaxWarnings are not keylint's output
+            return ast.parse(text, filename=path)
     except SyntaxError as exc:
         line = exc.lineno or 1
         column = exc.offset or 1

@@ -21,7 +21,8 @@ one from a provenance path (root-first, as `iter_paths` yields it). Fixes: `Node
 message, edits=[NodeEdit(node, new_text)])` (replace the node's source range), converted by the engine
 to `keylint.diagnostics.Fix`; a ready `Fix` is accepted too. Helpers: `consequence(sink)` phrases what
 follows for the sink ("`self._streams` gets a new entry per call"); `is_sanitized(step)` is True at a
-`Settings.sanitizers` call. Rules should never raise; if one does, the engine reports KL001 naming
+`Settings.sanitizers` call (pass it as `iter_paths(..., stop=self.is_sanitized)`); `deepest(paths)`
+picks the longest matching path (the origin furthest from the sink, best for `source`/`chain`). Rules should never raise; if one does, the engine reports KL001 naming
 the rule and the error (the file's other rules still run).
 """
 

@@ -93,20 +93,77 @@ def check_file(task: FileTask) -> list[Diagnostic]:
     return check_bytes(data, task.path, task.settings)
 
 
-def _execute(tasks: list[FileTask]) -> Iterator[FileResult]:
-    """Run tasks in order. Workers and a cache belong here: keep the yield order of `tasks`."""
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run many files: `jobs` worker processes (1 = in this process, None = all cores),
+    and the result cache (`use_cache`, `cache_dir`; default `.keylint_cache` in the project root)."""
+
+    jobs: int | None = None
+    use_cache: bool = True
+    cache_dir: str | None = None
+
+
+def _execute(tasks: list[FileTask], options: RunOptions | None = None) -> Iterator[FileResult]:
+    """Results in the order of `tasks`: cache hits from the parent, misses checked by workers.
+    Without `options` (the library default): in this process, no cache."""
+    options = options or RunOptions(jobs=1, use_cache=False)
+    if not tasks:
+        return
+    settings = tasks[0].settings
+    cache = None
+    if options.use_cache:
+        from keylint.cache import ResultCache
+
+        cache = ResultCache.for_settings(settings, options.cache_dir)
+    from keylint.workers import Job, default_jobs, run_parallel
+
+    # Read and hash every file once here; only the misses go on to be checked.
+    done: list[tuple[Diagnostic, ...] | None] = []
+    digests: list[str | None] = []
+    misses: list[Job] = []
     for task in tasks:
-        yield FileResult(task.path, tuple(check_file(task)))
+        data = read_source(task.path, task.settings.max_file_size)
+        if isinstance(data, Diagnostic):
+            done.append((data,))
+            digests.append(None)
+            continue
+        digest = None
+        if cache is not None:
+            from keylint.cache import content_hash
+
+            digest = content_hash(data)
+            hit = cache.get(task.path, digest)
+            if hit is not None:
+                done.append(hit)
+                digests.append(None)
+                continue
+        done.append(None)
+        digests.append(digest)
+        misses.append(Job(task.path, data))
+    jobs = options.jobs or default_jobs()
+    workers = min(jobs, len(misses))
+    if workers <= 1:
+        checked: Iterator[tuple[Diagnostic, ...]] = (tuple(check_bytes(j.data, j.path, settings)) for j in misses)
+    else:
+        checked = run_parallel(misses, settings, workers)
+    for task, result, digest in zip(tasks, done, digests):
+        if result is None:
+            result = next(checked)
+            if cache is not None and digest is not None:
+                cache.put(task.path, digest, result)
+        yield FileResult(task.path, result)
+    if cache is not None:
+        cache.prune_if_due()
 
 
 def iter_file_results(
-    paths: Iterable[str], settings: Settings, *, force_exclude: bool = False
+    paths: Iterable[str], settings: Settings, *, force_exclude: bool = False, options: RunOptions | None = None
 ) -> Iterator[FileResult]:
     """Per-file results in sorted path order; paths that could not be looked at come as KL001."""
     found = discover(paths, settings, force_exclude=force_exclude)
     tasks = [FileTask(path, settings) for path in found.files]
     problems = {p.path: p for p in found.problems}
-    results = _execute(tasks)
+    results = _execute(tasks, options)
     # Merge the discovery problems into the sorted stream of file results.
     pending = sorted(problems.values(), key=lambda p: p.path)
     for result in results:
@@ -118,6 +175,8 @@ def iter_file_results(
         yield FileResult(problem.path, (file_error(problem.path, problem.message),))
 
 
-def check_paths(paths: Iterable[str], settings: Settings, *, force_exclude: bool = False) -> Iterator[Diagnostic]:
-    for result in iter_file_results(paths, settings, force_exclude=force_exclude):
+def check_paths(
+    paths: Iterable[str], settings: Settings, *, force_exclude: bool = False, options: RunOptions | None = None
+) -> Iterator[Diagnostic]:
+    for result in iter_file_results(paths, settings, force_exclude=force_exclude, options=options):
         yield from result.diagnostics

@@ -90,14 +90,106 @@ _SET_TYPES = frozenset({"set", "frozenset", "Set", "FrozenSet", "AbstractSet", "
 _TEXT_CALLS = frozenset({"str", "repr", "format", "ascii"})
 
 
+# Where the tables above come from: read from the modules' source with `ast` (importing them would
+# import libcst), merged with the copies above, so a rule that grows a table widens the screen too.
+_TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table -> (variable, last component only)
+    "keylint.keyflow.sources": {
+        "CLOCK_FUNCTIONS": ("CLOCK_FUNCTIONS", False), "CONTEXT_FACTORIES": ("CONTEXT_FACTORIES", False),
+        "CONTEXT_METHODS": ("CONTEXT_METHODS", False), "CONTEXT_TYPE_NAMES": ("CONTEXT_TYPES", True),
+        "CONTEXT_NAMES": ("CONTEXT_NAMES", False), "DEADLINE_NAMES": ("DEADLINE_NAMES", False),
+        "TIMEOUT_NAMES": ("TIMEOUT_NAMES", False), "DEADLINE_CALLS": ("DEADLINE_CALLS", False),
+        "CACHE_DECORATOR_NAMES": ("CACHE_DECORATORS", True), "CLIENT_METHODS": ("CLIENT_METHODS", False),
+    },
+    "keylint.keyflow.sinks": {"MAPPING_METHODS": ("MAPPING_METHODS", False), "FILENAME_CALLS": ("_FILENAME_CALLS", True)},
+    "keylint.rules.kl301_address_repr": {"ADDRESS_FACTORIES": ("_ADDRESS_FACTORIES", False)},
+    "keylint.rules.kl401_salted_hash": {"EXTRA_SINK_METHODS": ("_SQL_METHODS", False), "EXTRA_SINK_METHODS+": ("_OBJECT_STORE_METHODS", False)},
+    "keylint.rules.kl501_order_dependent": {"DUMPERS": ("_DUMPERS", False)},
+    "keylint.rules.kl601_per_call_value": {
+        "PER_CALL_FUNCTIONS": ("UNIQUE_CALLS", False), "PER_CALL_FUNCTIONS+": ("RANGED_CALLS", False),
+        "PER_CALL_FUNCTIONS++": ("PROCESS_CALLS", False),
+    },
+    "keylint.rules.kl701_method_cache": {"CACHE_DECORATOR_NAMES+": ("_METHOD_CACHES", True)},
+    "keylint.rules.kl801_write_delete_mismatch": {"NORMALISERS": ("_NORMALISERS", True)},
+}
+
+
+@lru_cache(maxsize=1)
+def tables() -> dict[str, frozenset[str]]:
+    """The screen's tables: the copies in this module, widened by what the modules hold today."""
+    found: dict[str, set[str]] = {
+        name: set(value) for name, value in globals().items()
+        if name.isupper() and isinstance(value, (frozenset, tuple)) and all(isinstance(v, str) for v in value)
+    }
+    for module, wanted in _TABLE_SOURCES.items():
+        values = _module_tables(module)
+        for table, (variable, last_only) in wanted.items():
+            items = values.get(variable, set())
+            if last_only:
+                items = {item.lstrip(".").rsplit(".", 1)[-1] for item in items}
+            found.setdefault(table.rstrip("+"), set()).update(items)
+    return {name: frozenset(items) for name, items in found.items()}
+
+
+def _module_tables(module: str) -> dict[str, set[str]]:
+    """Top-level string tables of a module, evaluated from its source without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            return {}
+        with open(spec.origin, "rb") as handle:
+            tree = ast.parse(handle.read())
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return {}
+    known: dict[str, set[str]] = {}
+    for stmt in tree.body:
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else getattr(stmt, "target", None)
+        value = getattr(stmt, "value", None)
+        if isinstance(target, ast.Name) and isinstance(value, ast.expr):
+            items = _strings(value, known)
+            if items is not None:
+                known[target.id] = items
+    return known
+
+
+def _strings(node: ast.expr, known: dict[str, set[str]]) -> set[str] | None:
+    """The strings a table expression holds (literals, `"a b".split()`, frozenset/tuple/dict keys,
+    `|`/`+` of tables), or None for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        parts = [_strings(e, known) for e in node.elts]
+        return set().union(*parts) if all(p is not None for p in parts) else None  # type: ignore[arg-type]
+    if isinstance(node, ast.Dict):
+        keys = [_strings(k, known) if k is not None else None for k in node.keys]
+        return set().union(*keys) if all(k is not None for k in keys) else None  # type: ignore[arg-type]
+    if isinstance(node, ast.Name):
+        return known.get(node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitOr, ast.Add)):
+        left, right = _strings(node.left, known), _strings(node.right, known)
+        return left | right if left is not None and right is not None else None
+    if isinstance(node, ast.Call) and not node.keywords:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "split" and not node.args \
+                and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str):
+            return set(func.value.value.split())
+        if isinstance(func, ast.Name) and func.id in ("frozenset", "set", "tuple", "list", "dict") and len(node.args) <= 1:
+            return _strings(node.args[0], known) if node.args else set()
+    return None
+
+
 def _glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
     parts = [re.escape(p.lower()).replace(r"\*", ".*") for p in patterns if p]
     return re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
 
 
-_CONTEXT_RE = _glob_regex(CONTEXT_NAMES)
-_DEADLINE_RE = _glob_regex(DEADLINE_NAMES)
-_TIMEOUT_RE = _glob_regex(TIMEOUT_NAMES)
+
+
+@lru_cache(maxsize=1)
+def _name_patterns() -> tuple[re.Pattern[str] | None, ...]:
+    found = tables()
+    return tuple(_glob_regex(found[name]) for name in ("CONTEXT_NAMES", "DEADLINE_NAMES", "TIMEOUT_NAMES"))
 
 
 @lru_cache(maxsize=1)
@@ -127,8 +219,15 @@ def enabled_codes(settings: Settings, path: str) -> tuple[str, ...] | None:
     return tuple(c for c in codes if c != "KL001" and settings.is_enabled(c, path))
 
 
-def could_fire(tree: ast.Module, settings: Settings, codes: Sequence[str]) -> bool:
-    """False only when no rule in `codes` can report anything in this module."""
+SUPPRESSION_CODE = "KL002"  # unused suppression comments: possible wherever a directive is written
+
+
+def could_fire(tree: ast.Module, settings: Settings, codes: Sequence[str], text: str | None = None) -> bool:
+    """False only when no rule in `codes` can report anything in this module (`text` is its source)."""
+    if SUPPRESSION_CODE in codes:
+        if text is None or "noqa" in text or "keylint" in text:
+            return True
+        codes = [c for c in codes if c != SUPPRESSION_CODE]
     if any(code not in _BIT for code in codes):
         return True  # a rule the screen does not model: never hide it
     if not codes:
@@ -173,6 +272,10 @@ def _annotation_names(expr: ast.expr | None) -> set[str]:
     return found
 
 
+Var = tuple[int, str] | str  # (scope, name) for a name; "a:attr" for an attribute; "r:<scope>" for returns
+MODULE = 0
+
+
 class _Screen:
     def __init__(self, settings: Settings, codes: Sequence[str]) -> None:
         on = set(codes)
@@ -181,6 +284,7 @@ class _Screen:
             return sum(_BIT[c] for c in names if c in on)
 
         self.codes = on
+        self.t = tables()
         self.sink_mask = bit(*KNOWN_CODES)  # H bits that matter at a sink
         self.clock = bit("KL201")
         self.deadline = bit("KL102")
@@ -198,19 +302,30 @@ class _Screen:
         self.source_functions = {s.function.rsplit(".", 1)[-1] for s in settings.sources if s.function}
         self.source_types = {s.type.rsplit(".", 1)[-1] for s in settings.sources if s.type}
         self.sink_functions = {s.function.rsplit(".", 1)[-1] for s in settings.sinks}
+        # scopes: 0 is the module; functions, lambdas and class bodies get their own
+        self.parents: list[int] = [-1]
+        self.is_class: list[bool] = [False]
+        self.globals: dict[int, set[str]] = {}
+        self.nonlocals: dict[int, set[str]] = {}
+        self._chains: dict[int, tuple[int, ...]] = {}
         # collected facts
         self.aliases: dict[str, set[str]] = {}
-        self.equations: list[tuple[str, ast.expr]] = []
-        self.var: dict[str, int] = {}
-        self.sink_keys: list[ast.expr] = []
+        self.equations: list[tuple[Var, ast.expr, int]] = []
+        self.var: dict[Var, int] = {}
+        self.sink_keys: list[tuple[ast.expr, int]] = []
         self.def_names: set[str] = set()
         self.class_names: set[str] = set()
         self.cached_functions: set[str] = set()
-        self.params: dict[str, list[str]] = {}  # function name -> parameter names
-        self.calls: list[tuple[str, list[ast.expr]]] = []
-        self.annotated: list[tuple[str, set[str]]] = []  # (var, annotation names)
+        self.functions: dict[str, list[int]] = {}  # function name -> its scopes
+        self.params: dict[int, list[str]] = {}  # function scope -> parameter names
+        self.fn_names: dict[int, str] = {}
+        self.class_of: dict[int, str] = {}  # class-body scope -> class name
+        self.class_raw: dict[str, int] = {}  # class name -> raw bits of its instances
+        self.class_bases: dict[str, list[str | None]] = {}
+        self.calls: list[tuple[str, list[ast.expr], int]] = []
+        self.annotated: list[tuple[Var, set[str]]] = []  # (var, annotation names)
         self.values: dict[str, list[ast.expr]] = {}  # name -> assigned expressions (KL801 shapes)
-        self.returns: dict[str, list[ast.expr]] = {}
+        self.returns: dict[str, list[ast.expr]] = {}  # function name -> returned expressions
         self.mappings: dict[str, list[tuple[bool, ast.expr]]] = {}  # container -> (is_write, key)
         self.method_cache = False
         self._name_memo: dict[str, int] = {}
@@ -222,16 +337,16 @@ class _Screen:
             return True
         if "KL801" in self.codes and self._mismatch_possible():
             return True
-        for name, values in self.calls:
+        for name, values, scope in self.calls:
             if name in self.cached_functions:
-                self.sink_keys.extend(values)  # a cached function's arguments are its cache key
+                self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
         if not self.sink_keys:
             return False
         self._seed()
         for _ in range(30):
             changed = False
-            for var, expr in self.equations:
-                value = self.eval(expr)
+            for var, expr, scope in self.equations:
+                value = self.eval(expr, scope)
                 old = self.var.get(var, 0)
                 if value | old != old:
                     self.var[var] = value | old
@@ -240,130 +355,201 @@ class _Screen:
                 break
         else:
             return True  # did not settle: be safe
-        return any(self.eval(key) & self.sink_mask for key in self.sink_keys)
+        return any(self.eval(key, scope) & self.sink_mask for key, scope in self.sink_keys)
+
+    def _scope(self, parent: int, is_class: bool) -> int:
+        self.parents.append(parent)
+        self.is_class.append(is_class)
+        return len(self.parents) - 1
+
+    def _chain(self, scope: int) -> tuple[int, ...]:
+        """The scopes a name read in `scope` may come from (class bodies only for their own reads)."""
+        chain = self._chains.get(scope)
+        if chain is None:
+            found = [scope]
+            parent = self.parents[scope]
+            while parent >= 0:
+                if not self.is_class[parent]:
+                    found.append(parent)
+                parent = self.parents[parent]
+            chain = self._chains[scope] = tuple(found)
+        return chain
 
     def _collect(self, tree: ast.Module) -> None:
-        stack: list[tuple[ast.AST, str | None, bool]] = [(tree, None, False)]  # (node, function, in class body)
+        # (node, scope, function scope for `return`, directly in a class body)
+        stack: list[tuple[ast.AST, int, int, bool]] = [(tree, MODULE, -1, False)]
         while stack:
-            node, fn, in_class = stack.pop()
+            node, scope, fn, in_class = stack.pop()
             kind = type(node)
-            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                self._function(node, in_class)  # type: ignore[arg-type]
-                for child in ast.iter_child_nodes(node):
-                    stack.append((child, node.name, False))  # type: ignore[attr-defined]
+            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
+                inner = self._scope(scope, False)
+                self._function(node, scope, inner, in_class)  # type: ignore[arg-type]
+                args: ast.arguments = node.args  # type: ignore[attr-defined]
+                outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+                if kind is not ast.Lambda:
+                    outer += [*node.decorator_list, *(a.annotation for a in _all_args(args) if a.annotation)]  # type: ignore[attr-defined]
+                    if node.returns is not None:  # type: ignore[attr-defined]
+                        outer.append(node.returns)  # type: ignore[attr-defined]
+                    body: list[ast.AST] = list(node.body)  # type: ignore[attr-defined]
+                else:
+                    body = [node.body]  # type: ignore[attr-defined]
+                stack.extend((child, scope, fn, False) for child in outer)
+                stack.extend((child, inner, inner, False) for child in body)
                 continue
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
                 self.class_names.add(node.name)
-                self.def_names.discard(node.name)
-                for child in node.body:
-                    stack.append((child, fn, True))
-                for child in [*node.bases, *node.keywords, *node.decorator_list]:
-                    stack.append((child, fn, False))
+                inner = self._scope(scope, True)
+                self.class_of[inner] = node.name
+                self._class_kind(node)
+                stack.extend((child, inner, -1, True) for child in node.body)
+                stack.extend((child, scope, fn, False) for child in [*node.bases, *node.keywords, *node.decorator_list])
                 continue
-            if kind is ast.Lambda:
-                assert isinstance(node, ast.Lambda)
-                self.params.setdefault("<lambda>", []).extend(a.arg for a in _all_args(node.args))
-            self._statement(node, fn, in_class)
-            for child in ast.iter_child_nodes(node):
-                stack.append((child, fn, in_class and kind in _BLOCKS))
+            if kind is ast.Global or kind is ast.Nonlocal:
+                table = self.globals if kind is ast.Global else self.nonlocals
+                table.setdefault(scope, set()).update(node.names)  # type: ignore[attr-defined]
+                continue
+            self._statement(node, scope, fn, in_class)
+            block = in_class and kind in _BLOCKS
+            stack.extend((child, scope, fn, block) for child in ast.iter_child_nodes(node))
 
-    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> None:
-        self.def_names.add(node.name)
+    def _class_kind(self, node: ast.ClassDef) -> None:
+        """KL101 looks at instances whose text changes (a text method or a generated repr), KL301 at
+        instances with the default `<... object at 0x...>` text (no text method anywhere up the chain)."""
+        text_methods = any(
+            (isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in _TEXT_METHODS)
+            or (isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _TEXT_METHODS for t in stmt.targets))
+            for stmt in ast.walk(node) if stmt is not node
+        )
+        bits = self.class_raw.get(node.name, 0)
+        if text_methods or node.decorator_list or node.keywords:
+            bits |= self.context_raw
+        if not text_methods and not node.decorator_list:
+            bits |= self.address_raw  # narrowed in _seed: every base must print the default text too
+        self.class_raw[node.name] = bits
+        self.class_bases[node.name] = [_last(b) if isinstance(b, (ast.Name, ast.Attribute)) else None for b in node.bases]
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, outer: int, inner: int, in_class: bool) -> None:
         args = _all_args(node.args)
-        self.params.setdefault(node.name, []).extend(a.arg for a in args)
+        self.params[inner] = [a.arg for a in args]
+        if isinstance(node, ast.Lambda):
+            return
+        self.def_names.add(node.name)
+        self.functions.setdefault(node.name, []).append(inner)
+        self.fn_names[inner] = node.name
         decorators = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
         for decorator in node.decorator_list:
             qual = self._quals(decorator.func if isinstance(decorator, ast.Call) else decorator)
             decorators |= {q.rsplit(".", 1)[-1] for q in qual}
-        if decorators & CACHE_DECORATOR_NAMES:
+        if decorators & self.t["CACHE_DECORATOR_NAMES"]:
             self.cached_functions.add(node.name)
             if in_class:
                 self.method_cache = True
         if in_class and args and "staticmethod" not in decorators:
-            self.equations.append(("n:" + args[0].arg, _RAW_OBJECT))
+            self.equations.append(((inner, args[0].arg), _RawObject(self.class_of.get(outer, "")), inner))
         if node.returns is not None:
-            self.annotated.append(("r:" + node.name, _annotation_names(node.returns)))
-        defaults = [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
+            self.annotated.append((f"r:{inner}", _annotation_names(node.returns)))
         for arg in args:
             if arg.annotation is not None:
-                self.annotated.append(("n:" + arg.arg, _annotation_names(arg.annotation)))
-        for default in defaults:
+                self.annotated.append(((inner, arg.arg), _annotation_names(arg.annotation)))
+        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
             for arg in args:
-                self.equations.append(("n:" + arg.arg, default))
+                self.equations.append(((inner, arg.arg), default, outer))
         if node.args.kwarg is not None:
-            self.equations.append(("n:" + node.args.kwarg.arg, _UNORDERED))
+            self.equations.append(((inner, node.args.kwarg.arg), _UNORDERED, inner))
 
-    def _statement(self, node: ast.AST, fn: str | None, in_class: bool) -> None:
+    def _statement(self, node: ast.AST, scope: int, fn: int, in_class: bool) -> None:
         kind = type(node)
         if kind is ast.Assign:
             assert isinstance(node, ast.Assign)
             for target in node.targets:
-                self._bind(target, node.value, in_class)
+                self._bind(target, node.value, scope, in_class)
         elif kind is ast.AugAssign:
             assert isinstance(node, ast.AugAssign)
-            self._bind(node.target, node.value, in_class)
+            self._bind(node.target, node.value, scope, in_class)
             if isinstance(node.target, ast.Subscript):
                 self._mapping_use(node.target.value, node.target.slice, write=False)
         elif kind is ast.AnnAssign:
             assert isinstance(node, ast.AnnAssign)
             if node.value is not None:
-                self._bind(node.target, node.value, in_class)
+                self._bind(node.target, node.value, scope, in_class)
             names = _annotation_names(node.annotation)
-            for var in _target_vars(node.target, in_class):
+            for var in self._target_vars(node.target, scope, in_class):
                 self.annotated.append((var, names))
         elif kind is ast.For or kind is ast.AsyncFor or kind is ast.comprehension:
-            self._bind(node.target, node.iter, False)  # type: ignore[attr-defined]
+            self._bind(node.target, _Element(node.iter), scope, False)  # type: ignore[attr-defined]
         elif kind is ast.withitem:
             assert isinstance(node, ast.withitem)
             if node.optional_vars is not None:
-                self._bind(node.optional_vars, node.context_expr, False)
+                self._bind(node.optional_vars, node.context_expr, scope, False)
         elif kind is ast.NamedExpr:
             assert isinstance(node, ast.NamedExpr)
-            self._bind(node.target, node.value, False)
+            self._bind(node.target, node.value, scope, False)
+            parent = self.parents[scope]  # in a comprehension the target lives in the enclosing scope
+            if parent >= 0:
+                self._bind(node.target, node.value, parent, False)
         elif kind is ast.Return:
             assert isinstance(node, ast.Return)
-            if node.value is not None and fn is not None:
-                self.equations.append(("r:" + fn, node.value))
-                self.returns.setdefault(fn, []).append(node.value)
+            if node.value is not None and fn >= 0:
+                self.equations.append((f"r:{fn}", node.value, scope))
+                self.returns.setdefault(self.fn_names.get(fn, ""), []).append(node.value)
         elif kind is ast.Import or kind is ast.ImportFrom:
             self._import(node)  # type: ignore[arg-type]
         elif kind is ast.Subscript:
             assert isinstance(node, ast.Subscript)
-            self.sink_keys.append(node.slice)
+            self.sink_keys.append((node.slice, scope))
             self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
         elif kind is ast.Compare:
             assert isinstance(node, ast.Compare)
             operands = [node.left, *node.comparators]
             for index, op in enumerate(node.ops):
                 if type(op) is ast.In or type(op) is ast.NotIn:
-                    self.sink_keys.append(operands[index])
+                    self.sink_keys.append((operands[index], scope))
                     self._mapping_use(operands[index + 1], operands[index], write=False)
         elif kind is ast.Call:
-            self._call(node)  # type: ignore[arg-type]
+            self._call(node, scope)  # type: ignore[arg-type]
 
-    def _call(self, node: ast.Call) -> None:
+    def _call(self, node: ast.Call, scope: int) -> None:
         name = _last(node.func)
         if name is None:
             return
         values = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
-        self.calls.append((name, values))
+        self.calls.append((name, values, scope))
         method = isinstance(node.func, ast.Attribute)
         if (
-            (method and (name in MAPPING_METHODS or name in CLIENT_METHODS or name in EXTRA_SINK_METHODS
+            (method and (name in self.t["MAPPING_METHODS"] or name in self.t["CLIENT_METHODS"] or name in self.t["EXTRA_SINK_METHODS"]
                          or name.endswith("_object") or name.startswith("upload_")))
-            or name in FILENAME_CALLS or name in self.sink_functions
+            or name in self.t["FILENAME_CALLS"] or name in self.sink_functions
         ):
-            self.sink_keys.extend(values)
-        if method and name in MAPPING_METHODS and node.args:
+            self.sink_keys.extend((v, scope) for v in values)
+        if method and name in self.t["MAPPING_METHODS"] and node.args:
             assert isinstance(node.func, ast.Attribute)
             self._mapping_use(node.func.value, node.args[0], write=name in _MAPPING_WRITES)
 
-    def _bind(self, target: ast.expr, value: ast.expr, in_class: bool) -> None:
-        for var in _target_vars(target, in_class):
-            self.equations.append((var, value))
-            if var.startswith("n:"):
-                self.values.setdefault(var[2:], []).append(value)
+    def _bind(self, target: ast.expr, value: ast.expr, scope: int, in_class: bool) -> None:
+        for var in self._target_vars(target, scope, in_class):
+            self.equations.append((var, value, scope))
+            if isinstance(var, tuple):
+                self.values.setdefault(var[1], []).append(value)
+
+    def _target_vars(self, target: ast.expr, scope: int, in_class: bool) -> list[Var]:
+        """Variables a binding target writes: (scope, name) for names (class-body names are attributes
+        too), "a:attr" for attributes; subscript targets write no variable."""
+        found: list[Var] = []
+        stack = [target]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Name):
+                found.append((scope, node.id))
+                if in_class:
+                    found.append("a:" + node.id)
+            elif isinstance(node, ast.Attribute):
+                found.append("a:" + node.attr)
+            elif isinstance(node, (ast.Tuple, ast.List)):
+                stack.extend(node.elts)
+            elif isinstance(node, ast.Starred):
+                stack.append(node.value)
+        return found
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
@@ -390,17 +576,43 @@ class _Screen:
 
     # ---- seeding sources ----------------------------------------------------------------------
     def _seed(self) -> None:
-        interesting = self.class_names | CONTEXT_TYPE_NAMES | self.source_types
+        # `global`/`nonlocal` names are written where they live
+        if self.globals or self.nonlocals:
+            moved: list[tuple[Var, ast.expr, int]] = []
+            for var, expr, scope in self.equations:
+                if isinstance(var, tuple):
+                    owner, name = var
+                    if name in self.globals.get(owner, ()):
+                        var = (MODULE, name)
+                    elif name in self.nonlocals.get(owner, ()):
+                        moved.extend(((s, name), expr, scope) for s in self._chain(owner)[1:])
+                moved.append((var, expr, scope))
+            self.equations = moved
+        for _ in range(len(self.class_bases)):  # a base with its own text (or unknown) gives it to subclasses
+            changed = False
+            for name, bases in self.class_bases.items():
+                if self.class_raw[name] & self.address_raw and any(
+                    b is None or (b != "object" and not self.class_raw.get(b, 0) & self.address_raw) for b in bases
+                ):
+                    self.class_raw[name] &= ~self.address_raw
+                    self.class_raw[name] |= self.context_raw  # an unknown base may define a changing text
+                    changed = True
+            if not changed:
+                break
+        external = self.t["CONTEXT_TYPE_NAMES"] | self.source_types
         for var, names in self.annotated:
-            if names & interesting:
-                self.var[var] = self.var.get(var, 0) | self.object_raw
+            bits = self.context_raw if names & external else 0
+            for name in names & self.class_names:
+                bits |= self.class_raw[name]
+            if bits:
+                self.var[var] = self.var.get(var, 0) | bits
             if names & _SET_TYPES:
                 self.var[var] = self.var.get(var, 0) | self.unordered
-        for name, values in self.calls:
-            for param_owner in (name, "__init__") if name in self.class_names else (name,):
-                for param in self.params.get(param_owner, ()):
-                    for value in values:
-                        self.equations.append(("n:" + param, value))
+        for name, values, scope in self.calls:  # every call site binds every parameter of that name
+            owners = [*self.functions.get(name, ()), *(self.functions.get("__init__", ()) if name in self.class_names else ())]
+            for owner in owners:
+                for param in self.params[owner]:
+                    self.equations.extend(((owner, param), value, scope) for value in values)
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _quals(self, expr: ast.expr) -> set[str]:
@@ -418,18 +630,19 @@ class _Screen:
         if value is None:
             lowered = name.lower()
             value = 0
-            if _CONTEXT_RE is not None and _CONTEXT_RE.match(lowered):
+            context_re, deadline_re, timeout_re = _name_patterns()
+            if context_re is not None and context_re.match(lowered):
                 value |= self.context_raw
-            if _DEADLINE_RE is not None and _DEADLINE_RE.match(lowered):
+            if deadline_re is not None and deadline_re.match(lowered):
                 value |= self.deadline
-            if _TIMEOUT_RE is not None and _TIMEOUT_RE.match(lowered):
+            if timeout_re is not None and timeout_re.match(lowered):
                 value |= self.timeout_raw
             if self.source_names is not None and self.source_names.match(lowered):
                 value |= self.configured
             self._name_memo[name] = value
         return value
 
-    def eval(self, node: ast.expr, depth: int = 0) -> int:
+    def eval(self, node: ast.expr, scope: int, depth: int = 0) -> int:
         if depth > 60:
             return self.sink_mask | (self.sink_mask << _RAW_SHIFT)  # too deep to follow: assume the worst
         kind = type(node)
@@ -437,31 +650,37 @@ class _Screen:
             return 0
         if kind is ast.Name:
             assert isinstance(node, ast.Name)
-            value = self.var.get("n:" + node.id, 0) | self._name_source(node.id)
-            if node.id in self.def_names:
+            name = node.id
+            var = self.var
+            value = self._name_source(name)
+            for owner in self._chain(scope):
+                value |= var.get((owner, name), 0)
+            if name in self.def_names:
                 value |= self.address_raw
             return value
+        if kind is _Element:  # an item of an iterable: not itself a set, but still the same objects
+            return self.eval(node.value, scope, depth + 1) & ~self.unordered  # type: ignore[attr-defined]
         if kind is _RawObject:
-            return self.object_raw
+            return self.class_raw.get(node.cls, self.object_raw)  # type: ignore[attr-defined]
         if kind is _Unordered:
             return self.unordered
         d = depth + 1
         if kind is ast.Attribute:
             assert isinstance(node, ast.Attribute)
-            return self.var.get("a:" + node.attr, 0) | self._name_source(node.attr) | (self.eval(node.value, d) & _HOT)
+            return self.var.get("a:" + node.attr, 0) | self._name_source(node.attr) | (self.eval(node.value, scope, d) & _HOT)
         if kind is ast.Call:
             assert isinstance(node, ast.Call)
-            return self._eval_call(node, d)
+            return self._eval_call(node, scope, d)
         if kind is ast.JoinedStr:
             assert isinstance(node, ast.JoinedStr)
-            return _to_hot(sum_or(self.eval(v, d) for v in node.values))
+            return _to_hot(sum_or(self.eval(v, scope, d) for v in node.values))
         if kind is ast.FormattedValue:
             assert isinstance(node, ast.FormattedValue)
-            spec = self.eval(node.format_spec, d) if node.format_spec is not None else 0
-            return _to_hot(self.eval(node.value, d) | spec)
+            spec = self.eval(node.format_spec, scope, d) if node.format_spec is not None else 0
+            return _to_hot(self.eval(node.value, scope, d) | spec)
         if kind is ast.BinOp:
             assert isinstance(node, ast.BinOp)
-            both = self.eval(node.left, d) | self.eval(node.right, d)
+            both = self.eval(node.left, scope, d) | self.eval(node.right, scope, d)
             op = type(node.op)
             if op is ast.Add:
                 return both
@@ -471,65 +690,68 @@ class _Screen:
                 return (both & _HOT) | (both & self.unordered)
             return both & _HOT
         if kind in _PLAIN_SEQUENCES:
-            return sum_or(self.eval(e, d) for e in node.elts)  # type: ignore[attr-defined]
+            return sum_or(self.eval(e, scope, d) for e in node.elts)  # type: ignore[attr-defined]
         if kind is ast.Set:
             assert isinstance(node, ast.Set)
-            return self.unordered | sum_or(self.eval(e, d) for e in node.elts)
+            return self.unordered | sum_or(self.eval(e, scope, d) for e in node.elts)
         if kind is ast.Dict:
             assert isinstance(node, ast.Dict)
-            return sum_or(self.eval(e, d) for e in [*node.keys, *node.values] if e is not None)
+            return sum_or(self.eval(e, scope, d) for e in [*node.keys, *node.values] if e is not None)
         if kind is ast.Starred or kind is ast.Await or kind is ast.NamedExpr:
-            return self.eval(node.value, d)  # type: ignore[attr-defined]
+            return self.eval(node.value, scope, d)  # type: ignore[attr-defined]
         if kind is ast.IfExp:
             assert isinstance(node, ast.IfExp)
-            return self.eval(node.body, d) | self.eval(node.orelse, d) | (self.eval(node.test, d) & _HOT)
+            return self.eval(node.body, scope, d) | self.eval(node.orelse, scope, d) | (self.eval(node.test, scope, d) & _HOT)
         if kind is ast.BoolOp:
             assert isinstance(node, ast.BoolOp)
-            return sum_or(self.eval(v, d) for v in node.values)
+            return sum_or(self.eval(v, scope, d) for v in node.values)
         if kind is ast.Lambda:
             return self.address_raw
         if kind in _COMPREHENSIONS:
             parts: list[ast.expr] = [node.elt] if kind is not ast.DictComp else [node.key, node.value]  # type: ignore[attr-defined]
-            value = sum_or(self.eval(p, d) for p in parts)
+            value = sum_or(self.eval(p, scope, d) for p in parts)
             for generator in node.generators:  # type: ignore[attr-defined]
-                value |= sum_or(self.eval(e, d) for e in [generator.iter, *generator.ifs]) & _HOT
+                iterated = self.eval(generator.iter, scope, d)
+                value |= (iterated & (_HOT | self.unordered)) | (sum_or(self.eval(e, scope, d) for e in generator.ifs) & _HOT)
             return value | (self.unordered if kind is ast.SetComp else 0)
         # Subscript, UnaryOp, Compare, Slice, Yield, ...: derived values keep only hot bits
-        return sum_or(self.eval(child, d) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)) & _HOT
+        return sum_or(self.eval(c, scope, d) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)) & _HOT
 
-    def _eval_call(self, node: ast.Call, d: int) -> int:
+    def _eval_call(self, node: ast.Call, scope: int, d: int) -> int:
         func = node.func
         name = _last(func)
         args = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
-        values = sum_or(self.eval(a, d) for a in args)
+        values = sum_or(self.eval(a, scope, d) for a in args)
         result = values & _HOT
         receiver = 0
         if isinstance(func, ast.Attribute):
-            receiver = self.eval(func.value, d)
+            receiver = self.eval(func.value, scope, d)
             result |= receiver & _HOT
         elif not isinstance(func, ast.Name):
-            result |= self.eval(func, d) & _HOT
+            result |= self.eval(func, scope, d) & _HOT
         if name is None:
             return result
         quals = self._quals(func)
-        if quals & CLOCK_FUNCTIONS or (name == "time" and not args and isinstance(func, ast.Attribute)):
+        if quals & self.t["CLOCK_FUNCTIONS"] or (name == "time" and not args and isinstance(func, ast.Attribute)):
             result |= self.clock
-        if name in DEADLINE_CALLS and not args:
+        if name in self.t["DEADLINE_CALLS"] and not args:
             result |= self.deadline
-        if quals & PER_CALL_FUNCTIONS:
+        if quals & self.t["PER_CALL_FUNCTIONS"]:
             result |= self.per_call
-        if quals & DUMPERS:
+        if quals & self.t["DUMPERS"]:
             result |= self.order_hot | _to_hot(values)
-        if quals & CONTEXT_FACTORIES or (isinstance(func, ast.Attribute) and name in CONTEXT_METHODS):
+        if quals & self.t["CONTEXT_FACTORIES"] or (isinstance(func, ast.Attribute) and name in self.t["CONTEXT_METHODS"]):
             result |= self.context_raw
-        if quals & ADDRESS_FACTORIES:
+        if quals & self.t["ADDRESS_FACTORIES"]:
             result |= self.address_raw
-        if name in self.class_names or name in CONTEXT_TYPE_NAMES or name in self.source_types:
-            result |= self.object_raw
+        if name in self.class_names:
+            result |= self.class_raw[name]
+        if name in self.t["CONTEXT_TYPE_NAMES"] or name in self.source_types:
+            result |= self.context_raw
         if name in self.source_functions:
             result |= self.configured
-        if name in self.def_names:
-            result |= self.var.get("r:" + name, 0)
+        for owner in self.functions.get(name, ()):
+            result |= self.var.get(f"r:{owner}", 0)
         if isinstance(func, ast.Name):
             if name in _TEXT_CALLS:
                 result |= _to_hot(values)
@@ -537,7 +759,7 @@ class _Screen:
                 result |= self.id_hot
             elif name == "hash":
                 result |= self.hash_hot
-            elif name in ("tuple", "list", "sorted"):
+            elif name in ("tuple", "list"):
                 result |= _to_hot(values & self.unordered)
             elif name in ("set", "frozenset"):
                 result |= self.unordered
@@ -556,10 +778,17 @@ class _Screen:
                 result |= receiver & self.unordered
         return result
 
-    # ---- KL801: one mapping written under a built key and read or deleted elsewhere -----------
+    # ---- KL801: one mapping written under a built key and read or deleted by a related one ----
     def _mismatch_possible(self) -> bool:
         for uses in self.mappings.values():
-            if any(not write for write, _ in uses) and any(write and self._structured(key, set()) for write, key in uses):
+            reads = [key for write, key in uses if not write]
+            if not reads:
+                continue
+            writes = [key for write, key in uses if write and self._structured(key, set())]
+            if not writes:
+                continue
+            written = set().union(*(self._leaves(w, set()) for w in writes))
+            if any(self._leaves(r, set()) & written for r in reads):
                 return True
         return False
 
@@ -570,8 +799,6 @@ class _Screen:
         kind = type(expr)
         if kind in (ast.Tuple, ast.JoinedStr, ast.BinOp):
             return True
-        if kind is ast.Constant:
-            return False
         if kind is ast.Name:
             assert isinstance(expr, ast.Name)
             if expr.id in seen:
@@ -583,27 +810,65 @@ class _Screen:
             name = _last(expr.func)
             if name is None:
                 return False
-            if name in ("format", "join") or name in NORMALISERS:
+            if name in ("format", "join") or name in self.t["NORMALISERS"]:
                 return True
             key = "()" + name
             if key in seen:
                 return False
             seen.add(key)
-            return any(self._structured(v, seen, depth + 1) for v in self.returns.get(name, ()))
+            return any(self._structured(v, seen, depth + 1) for v in self._returned(name))
         if kind in (ast.IfExp, ast.BoolOp, ast.Await, ast.NamedExpr, ast.Starred):
             return any(self._structured(c, seen, depth + 1) for c in ast.iter_child_nodes(expr) if isinstance(c, ast.expr))
         return False
 
+    def _leaves(self, expr: ast.expr, seen: set[str], depth: int = 0) -> set[str]:
+        """Identifiers a key's shape could be made of (names, attributes, through assignments and
+        helper returns): two keys can only mismatch on one mapping when they share one."""
+        found: set[str] = set()
+        if depth > 30:
+            return found
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Name):
+                found.add(node.id)
+                if node.id not in seen:
+                    seen.add(node.id)
+                    for value in self.values.get(node.id, ()):
+                        found |= self._leaves(value, seen, depth + 1)
+            elif isinstance(node, ast.Attribute):
+                found.add(node.attr)
+            elif isinstance(node, ast.Call):
+                name = _last(node.func)
+                if name is not None and "()" + name not in seen:
+                    seen.add("()" + name)
+                    for value in self._returned(name):
+                        found |= self._leaves(value, seen, depth + 1)
+        return found
+
+    def _returned(self, name: str) -> list[ast.expr]:
+        return self.returns.get(name, [])
+
 
 class _RawObject(ast.expr):
-    """Placeholder expression: an object whose text may change or be an address (`self`)."""
+    """Placeholder expression: an instance of module class `cls` (`self`), "" when unknown."""
+
+    def __init__(self, cls: str = "") -> None:
+        super().__init__()
+        self.cls = cls
+
+
+class _Element(ast.expr):
+    """Placeholder expression: an item of the iterable `value` (a `for` or comprehension target)."""
+
+    def __init__(self, value: ast.expr) -> None:
+        super().__init__()
+        self.value = value
 
 
 class _Unordered(ast.expr):
     """Placeholder expression: a value whose items come in no stable order (`**kwargs`)."""
 
 
-_RAW_OBJECT = _RawObject()
+_TEXT_METHODS = frozenset({"__repr__", "__str__", "__format__"})
 _UNORDERED = _Unordered()
 _BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler,
            getattr(ast, "TryStar", ast.Try), getattr(ast, "Match", ast.If), getattr(ast, "match_case", ast.If))
@@ -631,24 +896,4 @@ def _all_args(args: ast.arguments) -> list[ast.arg]:
     found.extend(args.kwonlyargs)
     if args.kwarg is not None:
         found.append(args.kwarg)
-    return found
-
-
-def _target_vars(target: ast.expr, in_class: bool) -> list[str]:
-    """Variables a binding target writes: `n:name` for names, `a:attr` for attributes (class-body
-    names are attributes too); subscript targets write no variable."""
-    found: list[str] = []
-    stack = [target]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.append("n:" + node.id)
-            if in_class:
-                found.append("a:" + node.id)
-        elif isinstance(node, ast.Attribute):
-            found.append("a:" + node.attr)
-        elif isinstance(node, (ast.Tuple, ast.List)):
-            stack.extend(node.elts)
-        elif isinstance(node, ast.Starred):
-            stack.append(node.value)
     return found

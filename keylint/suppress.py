@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 _KEYLINT = re.compile(r"#\s*keylint\s*:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 ALL = "*"
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def _codes(text: str | None) -> set[str]:
@@ -29,16 +30,23 @@ class Comment:
     text: str
 
 
+def lone_cr_as_lf(text: str) -> str:
+    """The tokenizer only breaks lines at LF; Python (and libcst) also at a lone CR. Same offsets."""
+    return _LONE_CR.sub("\n", text) if "\r" in text else text
+
+
 def comment_tokens(text: str) -> list[Comment]:
     """Comments from the tokenizer (so `#` inside strings is not a comment)."""
+    text = lone_cr_as_lf(text)
     found: list[Comment] = []
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        # newline=None: a lone "\r" ends a line for Python, so it must for the line numbers too
+        for token in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             if token.type == tokenize.COMMENT:
                 found.append(Comment(token.start[0], token.start[1], token.string))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         found = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):  # not str.splitlines: no \f
             if "#" in line:
                 found.append(Comment(number, line.index("#"), line[line.index("#"):]))
     return found

@@ -80,6 +80,8 @@ class Watcher:
         Valid('from dataclasses import dataclass\n\n@dataclass(frozen=True)\nclass Key:\n    user: str\n    region: str\n\ncache = {}\n\ndef get(user, region):\n    return cache.get(repr(Key(user, region)))\n', "frozen dataclass repr"),
         Valid('cache = {}\n\ndef render(template, context):\n    key = (template, str(sorted(context.items())))\n    return cache.get(key)\n', "a template context's sorted items"),
         Valid('streams = {}\n\ndef watch(ctx, key):\n    label = f"{ctx.method}:{key}"\n    streams[label] = key\n', "an attribute of the context, not its text"),
+        Valid('class Strategy:\n    def __init__(self, name):\n        self.name = name\n        self._cached_repr = None\n\n    def __repr__(self):\n        if self._cached_repr is None:\n            self._cached_repr = f"Strategy({self.name})"\n        return self._cached_repr\n\nevents = {}\n\ndef note(s: Strategy):\n    events[f"drew from {s!r}"] = 1\n', "a repr memoised by __repr__ itself"),
+        Valid('cells = {}\n\ndef table(sizes):\n    for context in sizes:\n        cells[str(context)] = context * 2\n', "a loop variable named context (a number)"),
         Valid('import threading\n\nnames = {}\n\ndef register():\n    names[threading.get_ident()] = threading.current_thread().name\n', "thread text as a value"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
@@ -135,7 +137,10 @@ class Watcher:
         if step.op == "self" or has_value_children(step):
             return None
         name = identifier(step)
-        if name is None or step.op not in ("param", "name", "attr"):
+        # By name only where nothing tells us more: a parameter, or a name/attribute with no known
+        # definition. A loop variable or assignment is judged by what it was bound to.
+        if name is None or step.op not in ("param", "name", "attr") or (step.op != "param" and step.children
+                                                                       and step.op != "attr"):
             return None
         patterns = list(CONTEXT_NAMES) + [s.name for s in self.settings.sources if s.kind == "context" and s.name]
         if name_matches(name, patterns):

@@ -73,6 +73,7 @@ class ChannelPool:
         Valid('import asyncio\n\nasync def run(coro, deadline):\n    async with asyncio.timeout_at(deadline):\n        return await coro\n', "deadline used as a deadline"),
         Valid('expiries = {}\n\ndef remember(token, remaining):\n    expiries[token] = remaining\n', "remaining time as a value"),
         Valid('cache = {}\nDEFAULT_TTL = 300\n\ndef put(key, value):\n    ttl = DEFAULT_TTL\n    cache[f"{key}:ttl={ttl}"] = value\n', "a constant ttl"),
+        Valid('cache = {}\n\ndef chunk(name, remaining):\n    return cache.get((name, remaining))\n', "remaining items, not remaining time"),
         Valid('by_deadline_kind = {}\n\ndef classify(job):\n    by_deadline_kind[job.kind] = job\n', "a name that only contains the word"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [

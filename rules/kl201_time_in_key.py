@@ -70,6 +70,7 @@ def price(amount, currency):
         Valid('from datetime import datetime\n\nmonthly = {}\n\ndef bump():\n    now = datetime.now()\n    monthly[(now.year, now.month)] = 1\n', "year/month buckets"),
         Valid('from datetime import datetime\n\ncache = {}\n\ndef day_key(user):\n    return cache.get((user, datetime.now().isoformat()[:10]))\n', "truncated ISO date"),
         Valid('import time\n\ndeadlines = {}\n\ndef schedule(job):\n    deadlines[job.name] = time.monotonic() + 30\n', "deadline as the value"),
+        Valid('import datetime\n\nclass SelfCheckState:\n    def __init__(self):\n        self.state = {}\n\n    def get(self, current_time):\n        return self.state.get("last_check")\n\ndef check():\n    state = SelfCheckState()\n    return state.get(datetime.datetime.now())\n', "a module class\'s own get() method, not a mapping"),
         Valid('import datetime\n\nDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")\n\ndef today_name():\n    return DAYS[datetime.datetime.utcnow().weekday()]\n', "a constant table indexed by weekday"),
         Valid('import time\n\nnames = {0: "Mon", 1: "Tue"}\n\ndef stamp():\n    year, month, day, hh, mm, ss, wd, yd, dst = time.gmtime(time.time())\n    return names.get(wd)\n', "a field of a time tuple"),
     ]

@@ -57,8 +57,8 @@ class AddressRepr(Rule):
         "is its memory address: an instance of a class in this module that defines no `__repr__`, `__str__` "
         "or `__format__` (and inherits none), `object()` sentinels, locks and events, and function objects. "
         "Reported when the key leaves the process (Redis, memcache, Django's cache, file names) or is kept "
-        "in a table that outlives the object (module-level, class-level, on a long-lived object, an "
-        "`lru_cache`). Not reported: tables local to one call, entries whose value holds the object, "
+        "in a table that outlives the object (module-level, class-level, on a module global or a "
+        "class instantiated at module level, an `lru_cache`). Not reported: tables local to one call, entries whose value holds the object, "
         "`weakref`-cleaned tables, objects that live as long as the module, and classes with their own text."
     )
     why = (
@@ -116,6 +116,7 @@ def render(report: Report):
         Valid('class Job:\n    pass\n\n_seen = set()\n\ndef run(job: Job):\n    key = repr(job)\n    _seen.add(key)\n    try:\n        return 1\n    finally:\n        _seen.discard(key)\n', "removed again in the same call"),
         Valid('import sys\n\nclass Meta(type(object)):\n    def __new__(cls, name, bases, attrs):\n        new = super().__new__(cls, name, bases, attrs)\n        module = sys.modules[new.__module__]\n        return new\n', "a base written as an expression; `cls` of `__new__` is a class"),
         Valid('_registry = {}\n\nclass Plugin:\n    @classmethod\n    def register(cls):\n        _registry[str(cls)] = cls.__name__\n', "a class prints as <class ...>, no address"),
+        Valid('import os\n\nclass App:\n    @property\n    def name(self):\n        return "app"\n\n    def instance_path(self):\n        return os.path.join("/srv", f"{self.name}-instance")\n', "a property, not a function object"),
         Valid('def handler():\n    pass\n\n_registry = {}\n\ndef register():\n    _registry[str(handler)] = handler\n', "a module function lives as long as the table"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
@@ -139,7 +140,7 @@ def render(report: Report):
             if len(path) < 2 or not text_taken(path) or not _reaches(path):
                 continue
             what = self._address_object(path[-1], analysis)
-            if what is None:
+            if what is None or (path[-1].op == "def" and not _same_object(path)):
                 continue
             message = self._problem(sink, path, what, analysis)
             if message is not None:
@@ -152,7 +153,12 @@ def render(report: Report):
         if op == "call" and step.function is None and step.callee in _ADDRESS_FACTORIES and isinstance(step.node, cst.Call):
             if step.callee != "object" or not step.node.args:
                 return _ADDRESS_FACTORIES[step.callee]
-        if op in ("def", "lambda"):
+        if op == "lambda":
+            return "a function object"
+        if op == "def":
+            fn = next((f for f in analysis.functions if f.node.name is step.node), None)
+            if fn is None or fn.node.decorators or fn.cls is not None:
+                return None  # a property, a decorated or bound method: its text is not known here
             return "a function object"
         cls: ClassInfo | None = None
         if op in ("self", "param") and _class_receiver(step):
@@ -201,6 +207,17 @@ def _formatted_object(path: Sequence[Step]) -> cst.BaseExpression | None:
             node = step.node
             return node if isinstance(node, cst.BaseExpression) else None
     return None
+
+
+def _same_object(path: Sequence[Step]) -> bool:
+    """From the formatted value down to the last step the value is passed on as itself (not an
+    element of it, e.g. a loop variable over something that resolved to a `def`)."""
+    for step in reversed(path[1:]):
+        if step.flow is Flow.TEXT:
+            return True
+        if step.flow is not Flow.VALUE:
+            return False
+    return False
 
 
 def _class_receiver(step: Step) -> bool:

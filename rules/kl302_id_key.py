@@ -43,7 +43,7 @@ class IdKey(Rule):
     what = (
         "Checks for keys built from `id(obj)` (alone, in a tuple, or formatted into text) stored in a table "
         "that lives longer than `obj`: a module-level or class-level dict or set, an attribute of a "
-        "long-lived object, an `lru_cache`d function's cache, or a key that leaves the process (Redis, "
+        "long-lived object (a module global, or `self.x` of a class instantiated at module level), an `lru_cache`d function's cache, or a key that leaves the process (Redis, "
         "memcache, Django's cache, shelve). Not reported: tables that keep their objects alive for the "
         "table's life (the stored value holds the object, as in `memo[id(x)] = (x, result)`, or a keep-alive "
         "list), entries removed by `weakref.finalize` or a `weakref.ref` callback, `WeakKeyDictionary`/"

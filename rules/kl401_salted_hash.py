@@ -150,6 +150,8 @@ def cached_page(url, render):
         Valid('import functools\n\n@functools.lru_cache(maxsize=128)\ndef parse(digest):\n    return digest\n\ndef run(text: str):\n    return parse(hash(text))\n', "lru_cache lives in this process"),
         Valid('import hashlib\n\ndef path_for(name: str):\n    return open(f"/tmp/{hashlib.md5(name.encode()).hexdigest()}.json")\n', "file name from hashlib"),
         Valid('import redis\n\nr = redis.Redis()\nSEEN = set()\n\ndef mark(url: str):\n    SEEN.add(hash(url))\n    r.set("count", len(SEEN))\n', "hash kept in process, only a count shared"),
+        Valid('import redis\n\nr = redis.Redis()\n\ndef tile(x: int, y: int):\n    return r.get(f"tile:{hash((x, y))}")\n', "a tuple of ints hashes the same everywhere"),
+        Valid('class Date:\n    def __init__(self, y, m):\n        self._state = (y, m)\n        self._hashcode = hash(self._state)\n', "a cached hash value, not a key"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('import redis\n\nr = redis.Redis()\n\ndef get(url: str):\n    return r.get(f"page:{hash(url)}")\n', line=6,
@@ -250,36 +252,40 @@ def _fix(path: Sequence[Step], kind: str, analysis: ModuleAnalysis) -> NodeFix |
         and parent.callee != "format" and "!" not in step.note
     digest = f"hashlib.sha256({data}).hexdigest()"
     replacement = digest if as_text else f"int({digest}[:16], 16)"
-    edits = [NodeEdit(node, replacement)]
-    if hashlib_name is None:
-        anchor = _import_anchor(analysis.module)
-        if anchor is None:
-            return _positioned_fix(analysis.module, node, replacement)
-        edits.insert(0, anchor)
-    return NodeFix("unsafe", _FIX_MESSAGE, tuple(edits))
+    if "\n" in text:
+        return None  # regenerating a multi-line argument would lose its indentation
+    if hashlib_name is not None:
+        return NodeFix("unsafe", _FIX_MESSAGE, (NodeEdit(node, replacement),))
+    return _with_import(analysis.module, node, replacement)
 
 
 _FIX_MESSAGE = "Use a hashlib SHA-256 digest, the same in every process (unsafe: entries stored under the old keys are no longer found)"
 
 
-def _positioned_fix(module: cst.Module, node: cst.Call, replacement: str) -> Fix | None:
-    """The module starts with a `def`/`class`/compound statement: insert `import hashlib` as a line
-    before it (and its decorators). Positions are resolved here, only for this rare case."""
+def _with_import(module: cst.Module, node: cst.Call, replacement: str) -> Fix | None:
+    """The digest plus an `import hashlib` line after the module's leading imports (or its docstring,
+    or before its first statement). Inserting a line needs positions, resolved here: only files with
+    a KL401 finding and no `hashlib` import pay for it."""
     from libcst.metadata import MetadataWrapper, PositionProvider
 
-    first = module.body[0] if module.body else None
-    if first is None:
+    if not module.body:
         return None
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    decorators = getattr(first, "decorators", ())
-    start = positions.get(decorators[0] if decorators else first)
-    span = positions.get(node)
-    if start is None or span is None:
+    after = _leading_imports_end(module)
+    if after is not None:
+        span = positions.get(after)
+        line = span.end.line + 1 if span is not None else None
+    else:
+        first = module.body[0]
+        decorators = getattr(first, "decorators", ())
+        span = positions.get(decorators[0] if decorators else first)
+        line = span.start.line if span is not None else None
+    target = positions.get(node)
+    if line is None or target is None:
         return None
-    line = start.start.line
     return Fix("unsafe", _FIX_MESSAGE, (
         Edit(line, 1, line, 1, "import hashlib\n"),
-        Edit(span.start.line, span.start.column + 1, span.end.line, span.end.column + 1, replacement),
+        Edit(target.start.line, target.start.column + 1, target.end.line, target.end.column + 1, replacement),
     ))
 
 
@@ -294,27 +300,16 @@ def _hashlib_name(analysis: ModuleAnalysis) -> str | None | bool:
     return False
 
 
-def _import_anchor(module: cst.Module) -> NodeEdit | None:
-    """An edit adding `import hashlib` after the module's leading imports (or its docstring)."""
-    last_import: cst.BaseSmallStatement | None = None
-    docstring: cst.BaseSmallStatement | None = None
+def _leading_imports_end(module: cst.Module) -> cst.CSTNode | None:
+    """The last statement of the module's leading docstring-and-imports block, if any."""
+    found: cst.CSTNode | None = None
     for index, statement in enumerate(module.body):
         if not isinstance(statement, cst.SimpleStatementLine):
             break
         small = statement.body
-        if index == 0 and len(small) == 1 and isinstance(small[0], cst.Expr) and isinstance(small[0].value, (cst.SimpleString, cst.ConcatenatedString)):
-            docstring = small[0]
-            continue
-        if all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in small):
-            last_import = small[-1]
-            continue
-        break
-    anchor = last_import or docstring
-    if anchor is not None:
-        return NodeEdit(anchor, module.code_for_node(anchor).rstrip(";").rstrip() + "\nimport hashlib")
-    first = module.body[0] if module.body else None
-    if isinstance(first, cst.SimpleStatementLine):
-        head = first.body[0]
-        return NodeEdit(head, "import hashlib\n" + module.code_for_node(head))
-    return None
-
+        docstring = index == 0 and len(small) == 1 and isinstance(small[0], cst.Expr) \
+            and isinstance(small[0].value, (cst.SimpleString, cst.ConcatenatedString))
+        if not docstring and not all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in small):
+            break
+        found = statement
+    return found

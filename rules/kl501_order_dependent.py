@@ -289,11 +289,11 @@ def search(**filters):
         if not is_json:
             return f"`{shown}` pickles {why}", None
         fix = None
-        if not any(a.star for a in node.args):
-            new = node.with_changes(args=[*node.args, cst.Arg(keyword=cst.Name("sort_keys"), value=cst.Name("True"),
-                                                                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))])
+        last = node.args[-1]
+        last_code = analysis.module.code_for_node(last.value)
+        if not any(a.star == "**" for a in node.args) and "\n" not in last_code:  # edit only the last argument: the layout stays
             fix = NodeFix("unsafe", "Add `sort_keys=True` (unsafe: entries stored under the old keys are no longer found)",
-                          (NodeEdit(node, analysis.module.code_for_node(new)),))
+                          (NodeEdit(last.value, f"{last_code}, sort_keys=True"),))
         return f"`{shown}` without `sort_keys=True` writes {why}", fix
 
     @staticmethod
@@ -304,6 +304,8 @@ def search(**filters):
         if not isinstance(arg, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
             return None
         code = cst.Module(body=[]).code_for_node(arg)
+        if "\n" in code:
+            return None
         return NodeFix("unsafe", "Sort the items before joining (unsafe: entries stored under the old keys are no longer found)",
                        (NodeEdit(arg, f"sorted({code})"),))
 

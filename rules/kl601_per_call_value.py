@@ -262,8 +262,8 @@ def _stored(path: Sequence[Step]) -> bool:
 
 
 def _bounded(path: Sequence[Step]) -> bool:
-    if path[-1].flow is Flow.ELEMENT:
-        return True  # a character or byte of a token: a small alphabet, not a unique value
+    if any(below.flow is Flow.ELEMENT and step.op != "join" for step, below in pairwise(path)):
+        return True  # an element of it (a character or byte of a token): a small alphabet, not unique
     for step in path[:-1]:
         if step.op == "binop" and step.callee in _BOUNDING_OPS:
             return True

@@ -32,8 +32,10 @@ class MethodCache(Rule):
         "could leave `self` out), the `cachetools.func` caches and `async_lru.alru_cache` applied to an "
         "instance method. Not reported: static and class methods (also a first parameter named `cls`, "
         "or a `classproperty`-style decorator), methods of enum classes and "
-        "metaclasses, and classes only instantiated at module level (a fixed set of instances that live "
-        "as long as the module anyway)."
+        "metaclasses, classes only instantiated at module level (a fixed set of instances that live "
+        "as long as the module anyway), and bounded caches on value types (a `NamedTuple`, a frozen "
+        "dataclass, a class defining `__hash__`): equal instances share entries by design and the bound "
+        "caps what is kept. `functools.cache` (unbounded) on a value type is still reported."
     )
     why = (
         "The cache belongs to the function, which lives as long as the class; every entry's key holds "
@@ -92,10 +94,13 @@ class ReportRequest:
         Valid('import functools\n\nclass Tools:\n    @functools.lru_cache(maxsize=8)\n    def __new__(cls, name):\n        return super().__new__(cls)\n', "__new__ receives the class"),
         Valid('from functools import lru_cache\n\ndef lru_cache_clear():\n    pass\n\nclass Settings:\n    def value(self):\n        return lru_cache_clear()\n', "no decorator at all"),
         Valid('import functools\n\nclass Config:\n    @functools.lru_cache()\n    def get(self, key):\n        return key\n\nDEFAULT = Config()\nSTRICT = Config()\n', "only module-level instances"),
+        Valid('import functools\n\nclass Address:\n    def __init__(self, ip):\n        self._ip = ip\n\n    def __hash__(self):\n        return hash(self._ip)\n\n    @property\n    @functools.lru_cache()\n    def is_private(self):\n        return self._ip.startswith("10.")\n', "bounded memo on a value type (ipaddress)"),
+        Valid('import functools\nfrom typing import NamedTuple\n\nclass Color(NamedTuple):\n    r: int\n    g: int\n    b: int\n\n    @functools.lru_cache(maxsize=1024)\n    def downgrade(self, system):\n        return self\n', "bounded memo on a NamedTuple (rich)"),
         Valid('import functools\nfrom django.utils.functional import classproperty\n\nclass Expression:\n    @classproperty\n    @functools.lru_cache(maxsize=128)\n    def _constructor_signature(cls):\n        return cls.__init__\n', "a class property: the receiver is a class (Django)"),
         Valid('import functools\n\nclass Lookups:\n    @functools.cache\n    def get_class_lookups(cls):\n        return {}\n\n    get_lookups = classmethod(get_class_lookups)\n', "first parameter `cls`: wrapped as a class method later (Django)"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
+        Invalid('import functools\nfrom dataclasses import dataclass\n\n@dataclass(frozen=True)\nclass Point:\n    x: int\n    y: int\n\n    @functools.cache\n    def scaled(self, k):\n        return Point(self.x * k, self.y * k)\n', line=9, note="value type, but unbounded"),
         Invalid('import functools\n\nclass ReportRequest:\n    def __init__(self, db, user_id):\n        self.db = db\n        self.user_id = user_id\n\n    @functools.lru_cache(maxsize=None)\n    def _permissions(self):\n        return self.db.load(self.user_id)\n\n    def can_view(self, report):\n        return report.acl in self._permissions()\n', line=8, column=5,
                 expected_fix='import functools\n\nclass ReportRequest:\n    def __init__(self, db, user_id):\n        self.db = db\n        self.user_id = user_id\n\n    @functools.cached_property\n    def _permissions(self):\n        return self.db.load(self.user_id)\n\n    def can_view(self, report):\n        return report.acl in self._permissions\n'),
         Invalid('from functools import cache\n\nclass Doc:\n    def __init__(self, text):\n        self.text = text\n\n    @property\n    @cache\n    def words(self):\n        return self.text.split()\n', line=8,
@@ -187,10 +192,30 @@ def _exempt(fn: FunctionInfo, cls: ClassInfo, analysis: ModuleAnalysis) -> bool:
         return True  # `@classproperty`, `@class_or_instance_method`: the receiver is a class
     if cls.is_enum or any(base in _METACLASS_BASES for base in cls.bases):
         return True
+    decorator = _cache_decorator(fn, analysis)
+    bounded = decorator is not None and _maxsize(decorator, _decorator_name(decorator, analysis)) != "unbounded"
+    if bounded and _is_value_type(cls, analysis):
+        return True  # bounded memo keyed by value: equal instances share entries by design
     family = _subclasses(cls, analysis) | {cls.name}
     built = [where for name in family for call, where in analysis.calls_named(name)
              if analysis.call_target(call, where) is analysis.classes.get(name)]
     return bool(built) and all(where.scope.kind == "module" for where in built)
+
+
+def _is_value_type(cls: ClassInfo, analysis: ModuleAnalysis, depth: int = 0) -> bool:
+    """Instances compare and hash by value: a NamedTuple, a frozen dataclass, a class (or module base)
+    defining `__hash__`."""
+    if cls.frozen or "__hash__" in cls.methods:
+        return True
+    if any(base.rsplit(".", 1)[-1] in ("NamedTuple", "namedtuple") for base in cls.bases):
+        return True
+    if isinstance(cls.node, cst.ClassDef) and any(
+        isinstance(arg.value, cst.Call) and (dotted(arg.value.func) or "").rsplit(".", 1)[-1] == "namedtuple" for arg in cls.node.bases
+    ):
+        return True
+    return depth < 8 and any(
+        _is_value_type(analysis.classes[base], analysis, depth + 1) for base in cls.bases if base in analysis.classes and base != cls.name
+    )
 
 
 def _subclasses(cls: ClassInfo, analysis: ModuleAnalysis) -> set[str]:
@@ -233,7 +258,7 @@ def _message(fn: FunctionInfo, cls: ClassInfo, decorator: cst.Decorator, analysi
     qual = _decorator_name(decorator, analysis) or "cache"
     shown = analysis.label(decorator.decorator, 40)
     size = _maxsize(decorator, qual)
-    args = ", with its arguments," if len(fn.params) > 1 else ""
+    args = ", with the arguments," if len(fn.params) > 1 else ""
     if size == "unbounded":
         held = f"keeps every `{cls.name}` it was ever called on alive{args} for the life of the process"
     elif size == "bounded":
@@ -266,7 +291,7 @@ def _cached_property_spelling(analysis: ModuleAnalysis) -> tuple[str, NodeEdit |
         for small in statement.body:
             if isinstance(small, cst.ImportFrom) and dotted(small.module or cst.Name("_")) == "functools" \
                     and not small.relative and isinstance(small.names, (list, tuple)):
-                names = sorted({analysis.module.code_for_node(alias) for alias in small.names} | {"cached_property"})
+                names = sorted({analysis.module.code_for_node(alias.with_changes(comma=cst.MaybeSentinel.DEFAULT)) for alias in small.names} | {"cached_property"})
                 return "cached_property", NodeEdit(small, f"from functools import {', '.join(names)}")
     return None
 

@@ -195,10 +195,17 @@ def _has_fallback(sink: Sink, others: list[Sink], written: list[tuple[Sink, Shap
     return False
 
 
-def shape_of(step: Step, depth: int = 0) -> Shape:
-    """The derivation of a key from its provenance step."""
-    if depth > _MAX_DEPTH or step.truncated:
-        return OPAQUE
+def shape_of(step: Step, depth: int = 0, memo: dict[int, Shape] | None = None) -> Shape:
+    """The derivation of a key from its provenance step (shared subtrees are shaped once)."""
+    if memo is None:
+        memo = {}
+    found = memo.get(id(step))
+    if found is None:
+        found = memo[id(step)] = _shape(step, depth, memo) if depth <= _MAX_DEPTH and not step.truncated else OPAQUE
+    return found
+
+
+def _shape(step: Step, depth: int, memo: dict[int, Shape]) -> Shape:
     op = step.op
     node = step.node
     if op == "param" or (op == "attr" and step.callee):
@@ -206,7 +213,7 @@ def shape_of(step: Step, depth: int = 0) -> Shape:
     if op == "name":
         if not step.children or any(child.op == "param" for child in step.children):
             return Shape("leaf", step.callee or "") if step.callee else OPAQUE
-        shapes = {shape_of(child, depth + 1) for child in step.children}
+        shapes = {shape_of(child, depth + 1, memo) for child in step.children}
         if len(shapes) == 1:
             only = next(iter(shapes))
             return only if only.kind != "opaque" else Shape("leaf", step.callee or "")
@@ -215,42 +222,42 @@ def shape_of(step: Step, depth: int = 0) -> Shape:
         return Shape("lit", _code(node))
     if op == "fstring" and isinstance(node, cst.FormattedString):
         template = "".join(p.value if isinstance(p, cst.FormattedStringText) else "{}" for p in node.parts)
-        return _text(template, [shape_of(c, depth + 1) for c in step.children])
+        return _text(template, [shape_of(c, depth + 1, memo) for c in step.children])
     if op == "percent" and isinstance(node, cst.BinaryOperation):
         percent = _string(node.left)
         if percent is None:
             return OPAQUE
-        return _text(_PERCENT.sub(lambda m: "%" if m.group() == "%%" else "{}", percent), [shape_of(c, depth + 1) for c in step.children])
+        return _text(_PERCENT.sub(lambda m: "%" if m.group() == "%%" else "{}", percent), [shape_of(c, depth + 1, memo) for c in step.children])
     if op == "format":
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):  # "...".format(...)
             braces = _string(node.func.value)
             if braces is None:
                 return OPAQUE
-            return _text(_BRACES.sub("{}", braces), [shape_of(c, depth + 1) for c in step.children])
-        return shape_of(step.children[0], depth + 1) if len(step.children) == 1 else OPAQUE  # str(x): same name
+            return _text(_BRACES.sub("{}", braces), [shape_of(c, depth + 1, memo) for c in step.children])
+        return shape_of(step.children[0], depth + 1, memo) if len(step.children) == 1 else OPAQUE  # str(x): same name
     if op == "join" and isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and step.children:
         separator = _string(node.func.value)
         items = step.children[0]
         if separator is None or items.op != "collection":
             return OPAQUE
-        parts = [shape_of(c, depth + 1) for c in items.children]
+        parts = [shape_of(c, depth + 1, memo) for c in items.children]
         return _text(separator.join("{}" for _ in parts), parts)
     if op == "concat":
-        parts = [shape_of(c, depth + 1) for c in step.children]
+        parts = [shape_of(c, depth + 1, memo) for c in step.children]
         if not any(p.kind == "lit" or p.kind == "text" for p in parts):
             return OPAQUE  # numbers or lists, maybe: `i + 1` is not text
         return _flatten_concat(parts)
     if op == "collection" and isinstance(node, cst.Tuple):
-        return Shape("tuple", parts=tuple(shape_of(c, depth + 1) for c in step.children))
+        return Shape("tuple", parts=tuple(shape_of(c, depth + 1, memo) for c in step.children))
     if op in ("method", "call") and step.callee in _NORMALISERS and step.children:
         if op == "call" and step.function is not None:
             return OPAQUE
         inner = step.children[0] if op == "method" else next((c for c in step.children if c.flow.value == "derive"), None)
         if step.callee == "unicodedata.normalize" and len(step.children) > 1:
             inner = step.children[1]
-        return Shape("norm", step.callee or "", (shape_of(inner, depth + 1),)) if inner is not None else OPAQUE
+        return Shape("norm", step.callee or "", (shape_of(inner, depth + 1, memo),)) if inner is not None else OPAQUE
     if op == "call" and step.function is not None and step.children:
-        shapes = {shape_of(child, depth + 1) for child in step.children}
+        shapes = {shape_of(child, depth + 1, memo) for child in step.children}
         return next(iter(shapes)) if len(shapes) == 1 else OPAQUE
     return OPAQUE
 

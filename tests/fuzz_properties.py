@@ -6,6 +6,7 @@ tests/regressions/ and bench/fuzz.py (which runs them for longer and saves faili
 - every finding's range (and its source, chain steps and fix edits) lies inside the file:
   line <= number of lines, columns within the line's code-point length (end exclusive, so up to
   length + 1), end >= start;
+- the `ast` screen (keylint.screen) hides nothing: the findings equal those of a full libcst run;
 - with every fix applied (`--fix --unsafe-fixes`, through keylint.fixes), the text re-parses and
   a second fix changes nothing.
 """
@@ -67,7 +68,7 @@ def range_problems(found: list[Diagnostic], lines: list[int]) -> list[str]:
         checks += [(f"{where} chain step", (s.line, s.column), (s.line, s.column)) for s in d.chain]
         if d.fix is not None:
             checks += [(f"{where} fix edit", (e.line, e.column), (e.end_line, e.end_column)) for e in d.fix.edits]
-        problems += [p for p in (_range_problem(*c) for c in checks) if p is not None]
+        problems += [p for p in (_range_problem(w, lines, s, e) for w, s, e in checks) if p is not None]
     return problems
 
 
@@ -102,13 +103,20 @@ def fix_problems(source: str | bytes, found: list[Diagnostic]) -> list[str]:
     return problems
 
 
+def _codes(found: list[Diagnostic]) -> list[str]:
+    return [f"{d.code}@{d.line}:{d.column}" for d in found]
+
+
 def violations(source: str | bytes) -> list[str]:
     """Everything wrong with keylint's handling of `source` (empty: all properties hold)."""
     try:
         found = check_source(source, "fuzz.py", SETTINGS)
         internal = [d.message for d in found if d.code == "KL001" and "internal error" in d.message]
+        unscreened = check_source(source, "fuzz.py", SETTINGS, screen=False)
+        screen = [] if unscreened == found else [f"the ast screen changed the findings: {_codes(found)} != {_codes(unscreened)}"]
         return (
-            [f"internal error: {m}" for m in internal]
+            screen
+            + [f"internal error: {m}" for m in internal]
             + range_problems(found, file_lines(source))
             + fix_problems(source, found)
         )

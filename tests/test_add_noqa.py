@@ -33,7 +33,7 @@ import time
 def watch(streams, ctx):
     streams[str(ctx)] = 1  # keylint: ignore[KL101]
     streams.pop(str(ctx), None)  # noqa: E501  # keylint: ignore[KL101]
-    streams.get(repr(ctx))  # keylint: ignore[KL201, KL101]
+    streams.get(repr(ctx))  # keylint: ignore[KL201, KL002, KL101]
 
 
 def stamp(cache):
@@ -69,7 +69,7 @@ def test_add_noqa_silences_every_finding(folder: Path, capsys: pytest.CaptureFix
     path.write_text(LEAKY, encoding="utf-8")
     assert codes(capsys, "leaky.py") == (1, [(5, "KL101"), (6, "KL101"), (7, "KL101"), (7, "KL002"), (11, "KL201")])
     assert main(["check", "leaky.py", "--no-cache", "--add-noqa"]) == 0
-    assert "added suppression comments for 4 finding(s) in 1 file(s)" in capsys.readouterr().err
+    assert "added suppression comments for 5 finding(s) in 1 file(s)" in capsys.readouterr().err
     assert path.read_text(encoding="utf-8") == EXPECTED
     assert codes(capsys, "leaky.py") == (0, [])
     assert main(["check", "leaky.py", "--no-cache", "--add-noqa"]) == 0  # nothing left: nothing changes
@@ -129,3 +129,12 @@ def test_add_noqa_refuses_flags_it_cannot_honour(folder: Path, capsys: pytest.Ca
     assert main(["check", "leaky.py", "--add-noqa", "--diff"]) == 2
     assert main(["check", "-", "--add-noqa"]) == 2
     assert (folder / "leaky.py").read_text(encoding="utf-8") == LEAKY
+
+
+def test_old_mac_line_endings_and_a_comment_ending_in_a_backslash(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = folder / "cr.py"
+    path.write_bytes(b"def f(s, ctx):\r    s[str(ctx)] = 1  # C:\\\r    return s\r")
+    assert main(["check", "cr.py", "--no-cache", "--add-noqa"]) == 0
+    # The backslash ends a comment, not a continuation line: the directive stays on the finding's line.
+    assert path.read_bytes() == b"def f(s, ctx):\r    s[str(ctx)] = 1  # C:\\  # keylint: ignore[KL101]\r    return s\r"
+    assert codes(capsys, "cr.py") == (0, [])

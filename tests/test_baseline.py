@@ -4,6 +4,7 @@ real engine: only findings not in the baseline fail; moving code keeps them matc
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -133,3 +134,12 @@ def test_baseline_flags_that_do_not_combine(project: Path, capsys: pytest.Captur
     assert main(["check", "src", "--baseline", "a.json", "--write-baseline", "b.json"]) == 2
     assert main(["check", "src", "--diff", "--write-baseline", "b.json"]) == 2
     assert not (project / "b.json").exists()
+
+
+def test_file_names_that_are_not_utf8(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with open(os.path.join(os.fsencode(project / "src"), b"caf\xe9.py"), "w", encoding="utf-8") as handle:
+        handle.write(EXTRA)
+    assert main(["check", "src", "--no-cache", "--write-baseline", "baseline.json"]) == 0
+    json.loads((project / "baseline.json").read_text(encoding="utf-8"))  # valid UTF-8 JSON
+    code, found, _ = run(capsys, "--baseline", "baseline.json")
+    assert (code, found) == (0, [])

@@ -50,8 +50,8 @@ def test_plugin_is_registered_under_kl() -> None:
 def test_flake8_reports_kl_codes_and_honours_noqa(folder: Path) -> None:
     code, rows = flake8(folder, "--select=KL")
     assert code == 1
-    # Line 3 is silenced by `# noqa: KL101`, line 5 by a bare `# noqa`; `# noqa: E501` silences nothing.
-    # Line 6's `# keylint: ignore[KL201]` suppresses nothing: keylint reports it (KL002).
+    # Line 3 is silenced by its noqa naming KL101, line 5 by a bare noqa; the one naming E501 silences
+    # nothing. Line 6's keylint directive for KL201 suppresses nothing: keylint reports it (KL002).
     assert rows == [(2, 5, "KL101"), (4, 9, "KL101"), (6, 12, "KL002")]
 
 

@@ -255,3 +255,58 @@ def test_sanitizers_stop_the_walk_and_bounds_hold() -> None:
     steps = sum(1 for _ in iter_paths(big.provenance(big.sinks[0])))
     assert 0 < steps <= 2000
     assert any(isinstance(p[-1], Step) and p[-1].truncated for p in iter_paths(big.provenance(big.sinks[0])))
+
+
+def _collected_summary(out: object) -> object:
+    from keylint.keyflow.collect import Collected
+
+    assert isinstance(out, Collected)
+    scopes = [out.module_scope] + [f.scope for f in out.functions]
+    binds = [(n, b.kind, b.stmt.index, b.stmt.blocks, b.stmt.loops) for s in scopes for n, bs in sorted(s.bindings.items()) for b in bs]
+    return (
+        [(op, w.stmt.index, len(w.env)) for _, _, op, w in out.subscripts],
+        [(w.stmt.index, len(w.env)) for _, w in out.calls],
+        sorted((k, len(v)) for k, v in out.attr_stores.items()),
+        binds,
+        [(f.name, sorted(f.self_writes), sorted(f.self_reads), f.reads_time, len(f.returns)) for f in out.functions],
+    )
+
+
+def test_fast_walker_matches_libcst_visit_order() -> None:
+    """keyflow walks the tree itself (libcst's visit rebuilds every node); it must see the same
+    nodes in the same order as a libcst visitor, statement numbering included."""
+    from pathlib import Path
+
+    from keylint.keyflow.collect import Collector, collect
+
+    source = textwrap.dedent(
+        """
+        import functools, time
+        @functools.lru_cache(maxsize=cache_size(1))
+        def f(a, /, b=g(1), *args, c=h(2), **kw) -> r(3):
+            try:
+                x = m[a]
+            except E(x) as err:
+                m[err] = 1
+            else:
+                y = [m[i] for i in range(3) if m.get(i)]
+            finally:
+                del m[b]
+            match a:
+                case [p, *rest] if m[p]:
+                    m.pop(p)
+            return lambda q: m[q]
+        class C(Base(1), metaclass=M(2)):
+            z: int = k()
+            @property
+            def p(self):
+                self.n += time.time()
+                return {k: v for k, v in self.d.items()}
+        """
+    )
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    for text in (source, (fixtures / "leaky_watcher.py").read_text(), (fixtures / "stable_watcher.py").read_text()):
+        module = cst.parse_module(text)
+        reference = Collector()
+        module.visit(reference)
+        assert _collected_summary(collect(module)) == _collected_summary(reference.out)

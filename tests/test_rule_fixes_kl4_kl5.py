@@ -122,3 +122,15 @@ def test_cli_fix_applies_kl5_fixes_only_with_unsafe_fixes(tmp_path: Path, monkey
     ast.parse(fixed)
     assert main(["check", "mod.py", "--select", "KL501", "--no-cache", "--fix", "--unsafe-fixes"]) == 0
     assert path.read_text() == fixed
+
+
+def test_fixes_keep_the_layout_of_multi_line_calls_and_files_without_imports() -> None:
+    source = 'import json\n_c = {}\n\n\ndef g(**kw):\n    return _c.get(json.dumps(\n        kw,\n    ))\n'
+    fixed, count, _ = _fix("KL501", source)
+    assert count == 1 and fixed == source.replace("        kw,\n", "        kw, sort_keys=True,\n")
+    # No import yet and a decorated def first: the import goes above the decorator, after the header.
+    source = '#!/usr/bin/env python\n# header\n\n@register\ndef path(url: str):\n    return open(f"/tmp/{hash(url)}")\n'
+    fixed, count, _ = _fix("KL401", source)
+    assert count == 1 and fixed.startswith("#!/usr/bin/env python\n# header\n\nimport hashlib\n@register\n")
+    ast.parse(fixed)
+    assert _fix("KL401", fixed)[:2] == (fixed, 0)

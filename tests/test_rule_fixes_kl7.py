@@ -115,7 +115,7 @@ def test_several_fixes_share_one_import_and_converge() -> None:
         pytest.param("import functools\n\nclass A:\n    @functools.cache\n    def _m(self):\n        return 1\n\nclass B(A):\n    def _m(self):\n        return 2\n", id="overridden"),
         pytest.param("import functools\nimport abc\n\nclass A:\n    @abc.abstractmethod\n    @functools.cache\n    def _m(self):\n        return 1\n", id="other-decorator"),
         pytest.param("import cachetools\n\nclass A:\n    @cachetools.cached(cache={})\n    def _m(self):\n        return 1\n", id="cachetools"),
-        pytest.param("from functools import lru_cache as memo\n\ncached_property = 3\n\nclass A:\n    @memo\n    def _m(self):\n        return 1\n", id="name-taken"),
+        pytest.param("from functools import lru_cache\n\ncached_property = 3\n\nclass A:\n    @lru_cache\n    def _m(self):\n        return 1\n", id="name-taken"),
     ],
 )
 def test_no_fix_where_behaviour_could_change_unseen(source: str) -> None:
@@ -131,3 +131,15 @@ def test_fix_json_shape_is_unsafe_with_edits() -> None:
         (4, 6, 4, 21, "functools.cached_property"),
         (9, 16, 9, 25, "self._m"),
     ]
+
+
+def test_import_with_several_names_gains_cached_property_once() -> None:
+    source = (
+        "from functools import (\n    lru_cache,\n    wraps as w,\n)\n\nclass A:\n    @lru_cache(maxsize=None)\n"
+        "    def _m(self):\n        return 1\n\n    def run(self):\n        return self._m()\n"
+    )
+    text, count = fixed(source)
+    assert count == 1
+    assert text.startswith("from functools import cached_property, lru_cache, wraps as w\n")
+    assert "    @cached_property\n" in text and "return self._m\n" in text
+    assert fixed(text) == (text, 0)

@@ -95,13 +95,16 @@ class AsyncKeepAlive:
             self._fire_expired()
 
     async def _send(self, call: Any) -> None:
-        while True:
-            now = time.monotonic()
-            self._fire_expired()
-            for lease_id in self._schedule.due(now):
-                await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
-            wake = self._schedule.next_wakeup()
-            await self._wait_changed(None if wake is None else max(0.0, wake - time.monotonic()) + 0.001)
+        try:
+            while True:
+                now = time.monotonic()
+                self._fire_expired()
+                for lease_id in self._schedule.due(now):
+                    await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
+                wake = self._schedule.next_wakeup()
+                await self._wait_changed(None if wake is None else max(0.0, wake - time.monotonic()) + 0.001)
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError):
+            pass  # the stream broke; the reader side reconnects
 
     def _lost(self, lease_id: int) -> None:
         callback = self._on_lost.pop(lease_id, None)

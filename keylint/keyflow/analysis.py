@@ -116,11 +116,15 @@ class ModuleAnalysis:
             candidates = self.calls_named(fn.cls.name)
         else:
             candidates = self.calls_named(fn.name)
+        # `obj.name(...)` on a receiver of unknown type counts only for a method name defined once in
+        # the module and not shared with builtin containers (`get`, `pop`, ... would bind wrongly).
+        by_name = fn.cls is not None and not fn.name.startswith("__") and fn.name not in _COMMON_METHODS \
+            and sum(1 for other in self.functions if other.name == fn.name) == 1
         found = []
         for call, where in candidates:
             target = self.call_target(call, where)
             if target is fn or (fn.name == "__init__" and target is fn.cls) or (
-                target is None and fn.cls is not None and isinstance(call.func, cst.Attribute) and fn.name != "__init__"
+                target is None and by_name and isinstance(call.func, cst.Attribute)
                 and not _is_module_receiver(call.func.value, where)
             ):
                 found.append((call, where))
@@ -265,6 +269,12 @@ class ModuleAnalysis:
 
     def label(self, node: cst.CSTNode, limit: int = 60) -> str:
         return source_text(node, limit)
+
+
+_COMMON_METHODS = frozenset(
+    "get pop add update append extend insert remove discard clear copy items keys values setdefault close open "
+    "run start stop send recv read write join put format split strip encode decode index count sort".split()
+)
 
 
 def _find_method(an: ModuleAnalysis, cls: ClassInfo, name: str) -> FunctionInfo | None:

@@ -452,7 +452,70 @@ def _target_names(target: cst.BaseExpression) -> list[cst.Name]:
     return [t for t in _flatten(target) if isinstance(t, cst.Name)]
 
 
+# Fields that never hold an expression or statement: whitespace, punctuation, parentheses, comments.
+_SKIPPED_FIELDS = frozenset(
+    {"lpar", "rpar", "comma", "semicolon", "dot", "colon", "equal", "star", "leading_lines", "lines_after_decorators",
+     "header", "footer", "newline", "trailing_whitespace", "operator", "asynchronous", "whitespace", "first_line",
+     "empty_lines", "lbrace", "rbrace", "lbracket", "rbracket", "default_indent", "default_newline", "indent",
+     "encoding", "has_trailing_newline", "arrow", "walrus", "relative", "import_alias", "quote", "prefix",
+     "string", "value_quote", "__slots__", "posonly_ind", "first_colon", "second_colon"}
+)
+# Types whose dataclass field order differs from source order (libcst visits in source order).
+_SOURCE_ORDER: dict[str, tuple[str, ...]] = {
+    "FunctionDef": ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    "ClassDef": ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    "ExceptHandler": ("type", "name", "body"),
+    "ExceptStarHandler": ("type", "name", "body"),
+    "MatchCase": ("pattern", "guard", "body"),
+    "Parameters": ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
+}
+
+
+def _child_fields(node_type: type) -> tuple[str, ...]:
+    fields = getattr(node_type, "__dataclass_fields__", {})
+    ordered = _SOURCE_ORDER.get(node_type.__name__)
+    if ordered is not None:
+        return tuple(name for name in ordered if name in fields)
+    return tuple(name for name in fields if name not in _SKIPPED_FIELDS and not name.startswith("whitespace"))
+
+
+class _Walker:
+    """A read-only pre/post-order traversal. libcst's own `visit` rebuilds (and re-validates) every
+    node even for a read-only visitor, which costs several times the parse; this walks the dataclass
+    fields in order and calls the collector's `visit_<Type>`/`leave_<Type>` methods directly."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.fields: dict[type, tuple[str, ...]] = {}
+        self.handlers: dict[type, tuple[object, object]] = {}
+
+    def _handlers(self, node_type: type) -> tuple[object, object]:
+        found = self.handlers.get(node_type)
+        if found is None:
+            name = node_type.__name__
+            found = (getattr(self.collector, f"visit_{name}", None), getattr(self.collector, f"leave_{name}", None))
+            self.handlers[node_type] = found
+            self.fields[node_type] = _child_fields(node_type)
+        return found
+
+    def walk(self, node: cst.CSTNode) -> None:
+        node_type = type(node)
+        visit, leave = self._handlers(node_type)
+        if visit is None or visit(node) is not False:  # type: ignore[operator]
+            base = cst.CSTNode
+            for name in self.fields[node_type]:
+                value = getattr(node, name)
+                if isinstance(value, base):
+                    self.walk(value)
+                elif type(value) in (list, tuple):
+                    for item in value:
+                        if isinstance(item, base):
+                            self.walk(item)
+        if leave is not None:
+            leave(node)  # type: ignore[operator]
+
+
 def collect(module: cst.Module) -> Collected:
     collector = Collector()
-    module.visit(collector)
+    _Walker(collector).walk(module)
     return collector.out

@@ -104,13 +104,9 @@ def container_occurrences(analysis: ModuleAnalysis, mapping_id: str) -> list[cst
     index = use_index(analysis)
     kind, _, rest = mapping_id.partition(":")
     if kind == "global":
-        found: list[cst.CSTNode] = []
-        for name in index.names.get(rest, []):
-            fn = index.enclosing_function(name)
-            if fn is not None and _binds_locally(fn, rest, index):
-                continue
-            found.append(name)
-        return found
+        occurrences = index.names.get(rest, [])
+        local_in = {id(fn) for fn in _local_binders(occurrences, rest, index)}
+        return [name for name in occurrences if id(index.enclosing_function(name)) not in local_in]
     if kind == "attr":
         cls_name, _, attr = rest.partition(".")
         cls = analysis.classes.get(cls_name)
@@ -124,17 +120,24 @@ def _inside(index: UseIndex, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
     return any(up is outer for up in index.ancestors(node))
 
 
-def _binds_locally(fn: cst.FunctionDef, name: str, index: UseIndex) -> bool:
-    """A function that assigns `name` without `global` has its own local of that name."""
-    for node in index.names.get(name, []):
-        if index.enclosing_function(node) is fn and index.is_store(node):
-            for stmt in fn.body.body if isinstance(fn.body, cst.IndentedBlock) else ():
-                if isinstance(stmt, cst.SimpleStatementLine) and any(
-                    isinstance(s, cst.Global) and any(n.name.value == name for n in s.names) for s in stmt.body
-                ):
-                    return False
-            return True
-    return False
+def _local_binders(occurrences: list[cst.Name], name: str, index: UseIndex) -> list[cst.FunctionDef]:
+    """Functions that assign `name` without declaring it `global`: their `name` is a local."""
+    found: dict[int, cst.FunctionDef] = {}
+    for node in occurrences:
+        if index.is_store(node):
+            fn = index.enclosing_function(node)
+            if fn is not None:
+                found[id(fn)] = fn
+    return [fn for fn in found.values() if not _declares_global(fn, name)]
+
+
+def _declares_global(fn: cst.FunctionDef, name: str) -> bool:
+    body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else ()
+    return any(
+        isinstance(stmt, cst.SimpleStatementLine)
+        and any(isinstance(s, cst.Global) and any(n.name.value == name for n in s.names) for s in stmt.body)
+        for stmt in body
+    )
 
 
 def unseen_changes(analysis: ModuleAnalysis, mapping_id: str, sink_mappings: set[int], *, inspections: bool = False) -> list[cst.CSTNode]:

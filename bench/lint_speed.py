@@ -1,0 +1,217 @@
+"""keylint's linting speed against ruff, Fixit and bare `ast.parse`, side by side in one run.
+
+Benchmark, not a test. Corpus: every `.py` file of the running interpreter's standard library
+(test folders included, site-packages excluded) plus an optional folder, copied to a temp folder
+(so touching files never changes the real ones). Every tool gets the same explicit file list.
+The timed commands alternate for --rounds rounds; each is run under a small wrapper that reports
+its wall time and the peak RSS of the largest process it waited for (workers included).
+
+    python bench/lint_speed.py [FOLDER] [--rounds 3] [--no-fixit] [--no-equivalence]
+
+At the end the findings of the fast path (screen, parallel workers, warm cache) are compared with a
+single-process, no-cache, full-path run (every file through libcst, screen off) over the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+PY = sys.executable
+BIN = Path(PY).parent
+WRAPPER = textwrap.dedent(
+    """
+    import json, resource, subprocess, sys, time
+    start = time.perf_counter()
+    done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # kB on Linux
+    print(json.dumps({"wall": wall, "rss": rss, "code": done.returncode, "err": done.stderr.decode()[-500:]}))
+    """
+)
+AST_ONLY = "import ast, sys\nfor p in open(sys.argv[1]).read().split('\\n'):\n    ast.parse(open(p, 'rb').read())\n"
+FIXIT_CONFIG = '[tool.fixit]\nroot = true\nenable = ["fixit.rules:NoStaticIfCondition"]\n'
+ONE_FILE = "import time\n_seen = {}\n\ndef mark(x):\n    _seen[str(time.time())] = x\n"
+
+
+def stdlib_files() -> list[Path]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in ("site-packages", "dist-packages", "__pycache__"))
+        found.extend(Path(top) / f for f in sorted(files) if f.endswith(".py"))
+    return found
+
+
+def build_corpus(extra: Path | None, into: Path) -> list[str]:
+    """Copy the corpus to `into`; returns the copied files' paths (sorted)."""
+    sources: list[tuple[Path, Path]] = [(p, Path("stdlib") / p.relative_to(sysconfig.get_paths()["stdlib"])) for p in stdlib_files()]
+    if extra is not None:
+        sources += [(p, Path("extra") / p.relative_to(extra)) for p in sorted(extra.rglob("*.py")) if p.is_file()]
+    copied = []
+    for source, relative in sources:
+        target = into / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copied.append(str(target))
+    (into / "pyproject.toml").write_text(FIXIT_CONFIG)  # Fixit's one-rule config; keylint: defaults
+    return sorted(copied)
+
+
+def measure(command: Sequence[str], cwd: Path) -> dict[str, float]:
+    out = subprocess.run([PY, "-c", WRAPPER, *command], cwd=cwd, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    if result["code"] not in (0, 1):
+        raise RuntimeError(f"{command[:3]} exited {result['code']}: {result['err']}")
+    return result  # type: ignore[no-any-return]
+
+
+def touch(files: list[str], share: float, tag: str) -> None:
+    """Change the content of every 1/share-th file (an appended comment), as an edit would."""
+    step = max(1, round(1 / share))
+    for path in files[::step]:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"\n# touched by lint_speed {tag}\n")
+
+
+def findings(output: str) -> set[tuple[object, ...]]:
+    data = json.loads(output or "[]")
+    items = data if isinstance(data, list) else data.get("findings", [])
+    return {(d["path"], d["line"], d["column"], d["end_line"], d["end_column"], d["code"], d["message"]) for d in items}
+
+
+FULL_PATH = textwrap.dedent(
+    """
+    import json, sys
+    from keylint.config import discover_settings
+    from keylint.engine import check_source
+    from keylint.runner import read_source
+    files = open(sys.argv[1]).read().split("\\n")
+    settings = discover_settings(files)
+    out = []
+    for path in files:
+        data = read_source(path, settings.max_file_size)
+        found = [data] if not isinstance(data, bytes) else check_source(data, path, settings, screen=False)
+        out.extend(d.to_json() for d in found)
+    print(json.dumps(out))
+    """
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, help="another folder of Python files to add to the corpus")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--touch", type=float, default=0.01, help="share of files changed for the 'touched' run")
+    parser.add_argument("--no-fixit", action="store_true", help="skip Fixit (about a minute per 10 MB)")
+    parser.add_argument("--no-equivalence", action="store_true", help="skip the full-path findings check")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="lint_speed_") as temp:
+        work = Path(temp)
+        corpus = work / "corpus"
+        files = build_corpus(args.folder, corpus)
+        listing = work / "files.txt"
+        listing.write_text("\n".join(files))
+        size = sum(os.path.getsize(f) for f in files)
+        lines = sum(Path(f).read_bytes().count(b"\n") for f in files)
+        print(f"corpus: {len(files)} files, {lines:,} lines, {size / 1e6:.1f} MB "
+              f"(Python {sys.version.split()[0]} standard library{' + ' + str(args.folder) if args.folder else ''}); "
+              f"{os.cpu_count()} cores", flush=True)
+
+        keylint = [str(BIN / "keylint"), "check", "-q", "--exit-zero", *files]
+        ruff = [str(BIN / "ruff"), "check", "--select", "ALL", "--exit-zero", "--quiet", "--output-format", "concise"]
+        ruff_cache = str(work / "ruff_cache")
+        subprocess.run([*ruff, "--cache-dir", ruff_cache, *files], cwd=corpus, capture_output=True)  # fill
+        times: dict[str, list[float]] = {}
+        rss: dict[str, float] = {}
+
+        def record(name: str, command: Sequence[str]) -> None:
+            result = measure(command, corpus)
+            times.setdefault(name, []).append(result["wall"])
+            rss[name] = max(rss.get(name, 0.0), result["rss"])
+            print(f"  {name:<28} {result['wall']:7.2f} s  {result['rss'] / 2**20:6.0f} MB", flush=True)
+
+        for round_ in range(1, args.rounds + 1):
+            print(f"round {round_}", flush=True)
+            cache = str(work / f"keylint_cache_{round_}")
+            record("keylint cold", [*keylint, "--cache-dir", cache])
+            record("keylint warm", [*keylint, "--cache-dir", cache])
+            touch(files, args.touch, f"round {round_}")
+            record(f"keylint {args.touch:.0%} touched", [*keylint, "--cache-dir", cache])
+            record("ruff ALL --no-cache", [*ruff, "--no-cache", *files])
+            record("ruff ALL warm", [*ruff, "--cache-dir", ruff_cache, *files])
+            record("ast.parse, 1 process", [PY, "-c", AST_ONLY, str(listing)])
+        if not args.no_fixit:
+            print("fixit, one rule (NoStaticIfCondition), once", flush=True)
+            record("fixit 1 rule", [str(BIN / "fixit"), "lint", *files])
+
+        one = work / "one" / "one_file.py"
+        one.parent.mkdir()
+        one.write_text(ONE_FILE)
+        plain = work / "one" / "plain.py"
+        plain.write_text("def add(a, b):\n    return a + b\n")
+        print("one file, 5 rounds", flush=True)
+        for _ in range(5):
+            record("import libcst", [PY, "-c", "import libcst"])
+            record("keylint one file (finding)", [str(BIN / "keylint"), "check", "-q", "--exit-zero", "--no-cache", str(one)])
+            record("keylint one file (clean)", [str(BIN / "keylint"), "check", "-q", "--no-cache", str(plain)])
+
+        med = {name: statistics.median(values) for name, values in times.items()}
+        print("\n| what | median wall s | peak RSS MB | runs |\n|---|---:|---:|---:|")
+        for name in times:
+            print(f"| {name} | {med[name]:.2f} | {rss[name] / 2**20:.0f} | {len(times[name])} |")
+        cold, ruff_cold = med["keylint cold"], med["ruff ALL --no-cache"]
+        touched = med[f"keylint {args.touch:.0%} touched"]
+        one_file = max(med["keylint one file (finding)"], med["keylint one file (clean)"])
+        peak = max(v for k, v in rss.items() if k.startswith("keylint")) / 2**20
+        print("\n| ratio | value | target |\n|---|---:|---|")
+        rows = [
+            ("keylint cold / ruff ALL --no-cache", cold / ruff_cold, "<= 2", cold / ruff_cold <= 2),
+            ("keylint warm / keylint cold", med["keylint warm"] / cold, "<= 0.10", med["keylint warm"] / cold <= 0.10),
+            (f"keylint {args.touch:.0%} touched / cold", touched / cold, "<= 0.15", touched / cold <= 0.15),
+            ("keylint one file / import libcst", one_file / med["import libcst"], "<= 2", one_file / med["import libcst"] <= 2),
+            ("keylint cold / ast.parse 1 process", cold / med["ast.parse, 1 process"], "-", None),
+            ("keylint warm / ruff ALL warm", med["keylint warm"] / med["ruff ALL warm"], "-", None),
+        ]
+        if "fixit 1 rule" in med:
+            speedup = med["fixit 1 rule"] / cold
+            rows.append(("Fixit 1 rule / keylint cold (speed-up)", speedup, ">= 10", speedup >= 10))
+        for name, value, target, met in rows:
+            verdict = "" if met is None else (" (met)" if met else " (MISSED)")
+            print(f"| {name} | {value:.2f} | {target}{verdict} |")
+        print(f"| peak RSS of the largest keylint process | {peak:.0f} MB | <= 300{' (met)' if peak <= 300 else ' (MISSED)'} |")
+
+        if not args.no_equivalence:
+            print("\nfindings check: fast path (screen, workers, warm cache) vs --jobs 1 --no-cache full path (screen off)",
+                  flush=True)
+            fast_run = subprocess.run([*keylint[:-len(files)], "--output-format", "json", "--cache-dir",
+                                       str(work / f"keylint_cache_{args.rounds}"), *files],
+                                      cwd=corpus, capture_output=True, text=True)
+            full_run = subprocess.run([PY, "-c", FULL_PATH, str(listing)], cwd=corpus, capture_output=True, text=True)
+            if full_run.returncode != 0:
+                print(f"full-path run failed: {full_run.stderr[-2000:]}")
+                return 1
+            fast, full = findings(fast_run.stdout), findings(full_run.stdout)
+            print(f"fast path: {len(fast)} findings; full path: {len(full)} findings; identical: {fast == full}")
+            for item in sorted(full - fast, key=str)[:10]:
+                print(f"  only in the full path: {item}")
+            for item in sorted(fast - full, key=str)[:10]:
+                print(f"  only in the fast path: {item}")
+            if fast != full:
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

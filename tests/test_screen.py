@@ -1,0 +1,160 @@
+"""The `ast` fast path (keylint.screen) never hides a finding: with the screen on, the engine reports
+exactly what the full path (every file through libcst and every rule) reports, over every rule's
+examples, the fixtures and a sample of the standard library. Plus: its tables still cover the tables
+keyflow and the rules use, and it does rule files out (it is not a screen that says yes to all)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from keylint import screen
+from keylint.engine import check_source
+from keylint.registry import all_rules
+from keylint.settings import Settings, SinkSpec, SourceSpec
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SAMPLE_EVERY = 10  # every 10th standard-library file ...
+SAMPLE_MAX_BYTES = 120_000  # ... that is small enough to keep the full path quick
+
+
+def _same(source: str | bytes, path: str, settings: Settings) -> None:
+    full = check_source(source, path, settings, screen=False)
+    fast = check_source(source, path, settings, screen=True)
+    assert fast == full, f"the screen changed the findings of {path}"
+
+
+def _examples() -> list[object]:
+    cases = []
+    for code, rule in all_rules().items():
+        valid, invalid = rule.examples()
+        for kind, examples in (("valid", valid), ("invalid", invalid)):
+            for index, example in enumerate(examples):
+                cases.append(pytest.param(example.code, id=f"{code}-{kind}-{index}"))
+    return cases
+
+
+@pytest.mark.parametrize("source", _examples())
+@pytest.mark.parametrize("select", [("KL",), ("KL1", "KL2"), ("KL3", "KL4", "KL5", "KL6"), ("KL7", "KL8")])
+def test_rule_examples_same_with_screen(source: str | bytes, select: tuple[str, ...]) -> None:
+    _same(source, "example.py", Settings(select=select))
+
+
+def test_invalid_examples_pass_the_screen_for_their_own_rule() -> None:
+    for code, rule in all_rules().items():
+        if code in ("KL001", "KL002"):
+            continue
+        settings = Settings(select=(code,))
+        for example in rule.examples()[1]:
+            text = example.code if isinstance(example.code, str) else example.code.decode("utf-8", "replace")
+            codes = screen.enabled_codes(settings, "example.py")
+            assert codes == (code,)
+            assert screen.could_fire(ast.parse(text), settings, codes, text), (code, text)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.rglob("*.py")), ids=lambda p: p.name)
+def test_fixtures_same_with_screen(path: Path) -> None:
+    _same(path.read_bytes(), str(path), Settings())
+
+
+def _stdlib_sample() -> list[str]:
+    root = sysconfig.get_paths()["stdlib"]
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in ("site-packages", "__pycache__"))
+        found.extend(os.path.join(top, name) for name in sorted(files) if name.endswith(".py"))
+    return [p for p in found[::SAMPLE_EVERY] if os.path.getsize(p) <= SAMPLE_MAX_BYTES]
+
+
+@pytest.mark.timeout(900)
+def test_stdlib_sample_same_with_screen() -> None:
+    sample = _stdlib_sample()
+    assert len(sample) > 100
+    settings = Settings()
+    screened_out = 0
+    differ = []
+    for path in sample:
+        data = Path(path).read_bytes()
+        full = check_source(data, path, settings, screen=False)
+        fast = check_source(data, path, settings, screen=True)
+        if fast != full:
+            differ.append((path, [d.code for d in full], [d.code for d in fast]))
+        text = data.decode("utf-8", "replace")
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        codes = screen.enabled_codes(settings, path)
+        assert codes is not None
+        screened_out += not screen.could_fire(tree, settings, codes, text)
+    assert differ == []
+    assert screened_out > len(sample) // 2, "the screen should rule most files out"
+
+
+def test_configured_sources_and_sinks_are_honoured() -> None:
+    settings = Settings(
+        sources=(SourceSpec(kind="time", function="acme.clock.now"), SourceSpec(kind="context", name="req_state")),
+        sinks=(SinkSpec(function="acme.kv.put", key_arg=0, persistent=True),),
+    )
+    sources = [
+        "from acme.clock import now\nfrom acme import kv\n\ndef f(v):\n    kv.put(str(now()), v)\n",
+        "_m = {}\n\ndef f(req_state, v):\n    _m[str(req_state)] = v\n",
+    ]
+    for source in sources:
+        _same(source, "cfg.py", settings)
+        assert screen.could_fire(ast.parse(source), settings, screen.enabled_codes(settings, "cfg.py") or (), source)
+
+
+def test_plain_module_is_ruled_out() -> None:
+    source = "import os\n\ndef size(path):\n    table = {}\n    table[path] = os.path.getsize(path)\n    return table[path]\n"
+    settings = Settings()
+    codes = screen.enabled_codes(settings, "plain.py")
+    assert codes is not None and "KL201" in codes
+    assert not screen.could_fire(ast.parse(source), settings, codes, source)
+    assert screen.could_fire(ast.parse(source + "# noqa: KL201\n"), settings, codes, source + "# noqa: KL201\n")
+
+
+def test_unknown_rule_code_disables_the_screen() -> None:
+    assert screen.could_fire(ast.parse("x = 1\n"), Settings(), ("KL999",), "x = 1\n")
+
+
+def test_rule_codes_found_without_import_match_the_registry() -> None:
+    assert screen.rule_codes() == tuple(sorted(all_rules()))
+
+
+def test_tables_cover_keyflow_and_rules() -> None:
+    """The screen mirrors tables it cannot import (they import libcst): they must stay supersets."""
+    import importlib
+
+    from keylint.keyflow import sinks, sources
+
+    last = lambda names: {n.rsplit(".", 1)[-1] for n in names}  # noqa: E731
+    t = screen.tables()
+    assert sources.CLOCK_FUNCTIONS <= t["CLOCK_FUNCTIONS"]
+    assert set(sources.CONTEXT_FACTORIES) <= t["CONTEXT_FACTORIES"]
+    assert set(sources.CONTEXT_METHODS) <= t["CONTEXT_METHODS"]
+    assert last(sources.CONTEXT_TYPES) <= t["CONTEXT_TYPE_NAMES"]
+    assert set(sources.CONTEXT_NAMES) <= t["CONTEXT_NAMES"]
+    assert set(sources.DEADLINE_NAMES) <= t["DEADLINE_NAMES"]
+    assert set(sources.TIMEOUT_NAMES) <= t["TIMEOUT_NAMES"]
+    assert set(sources.DEADLINE_CALLS) <= t["DEADLINE_CALLS"]
+    assert last(sources.CACHE_DECORATORS) <= t["CACHE_DECORATOR_NAMES"]
+    assert sources.CLIENT_METHODS <= t["CLIENT_METHODS"]
+    assert set(sinks.MAPPING_METHODS) <= t["MAPPING_METHODS"]
+    assert last(sinks._FILENAME_CALLS) <= t["FILENAME_CALLS"]
+    kl301 = importlib.import_module("keylint.rules.kl301_address_repr")
+    kl401 = importlib.import_module("keylint.rules.kl401_salted_hash")
+    kl501 = importlib.import_module("keylint.rules.kl501_order_dependent")
+    kl601 = importlib.import_module("keylint.rules.kl601_per_call_value")
+    kl701 = importlib.import_module("keylint.rules.kl701_method_cache")
+    kl801 = importlib.import_module("keylint.rules.kl801_write_delete_mismatch")
+    assert set(kl301._ADDRESS_FACTORIES) <= t["ADDRESS_FACTORIES"]
+    assert kl401._SQL_METHODS | kl401._OBJECT_STORE_METHODS <= t["EXTRA_SINK_METHODS"]
+    assert kl501._DUMPERS <= t["DUMPERS"]
+    assert kl601.UNIQUE_CALLS | kl601.RANGED_CALLS | kl601.PROCESS_CALLS <= t["PER_CALL_FUNCTIONS"]
+    assert last(kl701._METHOD_CACHES) <= t["CACHE_DECORATOR_NAMES"]
+    assert {n.lstrip(".").rsplit(".", 1)[-1] for n in kl801._NORMALISERS} <= t["NORMALISERS"]

@@ -1,0 +1,85 @@
+"""KL002 with the whole rule set: which directives count as used, how unused ones are described,
+that it is reported only when selected, and that `--fix` removes exactly the unused part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keylint.cli import main
+from keylint.engine import check_source
+from keylint.settings import Settings
+
+LEAKY_LINE = "def close(streams, ctx):\n    streams.pop(str(ctx), None)  {comment}\n"
+
+
+def kl002(source: str, **settings: object) -> list[tuple[int, str]]:
+    found = check_source(source, "pkg/mod.py", Settings(**settings))  # type: ignore[arg-type]
+    return [(d.line, d.message) for d in found if d.code == "KL002"]
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["# keylint: ignore[KL101]", "# keylint: ignore", "# keylint: ignore[KL1]", "# noqa: KL101", "# noqa: E501, KL101",
+     "# keylint: ignore[KL101]  # the id is stable here"],
+)  # fmt: skip
+def test_a_directive_that_suppresses_a_finding_is_used(comment: str) -> None:
+    source = LEAKY_LINE.format(comment=comment)
+    assert check_source(source, "pkg/mod.py", Settings()) == []
+
+
+def test_a_directive_on_the_last_line_of_the_statement_is_used() -> None:
+    source = "def close(streams, ctx):\n    streams.pop(\n        str(ctx),\n        None,\n    )  # keylint: ignore[KL101]\n"
+    assert check_source(source, "pkg/mod.py", Settings()) == []
+
+
+def test_unused_codes_are_named_by_kind() -> None:
+    source = LEAKY_LINE.format(comment="# keylint: ignore[KL101, KL201, KL7, KL999]")
+    assert kl002(source, ignore=("KL7",)) == [
+        (2, "unused `# keylint: ignore` directive (unused: KL201; non-enabled: KL7; unknown: KL999)")
+    ]
+    assert kl002("x = 1  # keylint: ignore\n") == [(1, "unused blanket `# keylint: ignore`: nothing on this line is reported")]
+    assert kl002("x = 1  # noqa: KL101, E501\n") == [(1, "unused `# noqa` directive (unused: KL101)")]
+
+
+def test_per_file_ignores_make_codes_non_enabled() -> None:
+    source = LEAKY_LINE.format(comment="# keylint: ignore[KL101]")
+    settings = {"per_file_ignores": (("pkg/*.py", ("KL101",)),)}
+    assert kl002(source, **settings) == [(2, "unused `# keylint: ignore` directive (non-enabled: KL101)")]
+
+
+def test_reported_only_when_selected() -> None:
+    source = "x = 1  # keylint: ignore[KL101]\n"
+    assert kl002(source) != []
+    assert kl002(source, ignore=("KL002",)) == []
+    assert kl002(source, select=("KL1",)) == []
+    assert kl002(source, select=("KL1", "KL002")) != []
+
+
+def test_other_linters_directives_are_left_alone() -> None:
+    for comment in ("# noqa", "# noqa: E501", "# noqa:F401,E501", "# type: ignore", "# keylint: ignore[KL002, KL101]"):
+        assert kl002(f"import os  {comment}\n") == [], comment
+
+
+def test_fix_removes_only_the_unused_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "mod.py"
+    path.write_text(
+        "def close(streams, ctx):\n"
+        "    streams.pop(str(ctx), None)  # keylint: ignore[KL101, KL201]\n"
+        "    x = 1  # noqa: E501, KL101\n"
+        "    # keylint: ignore\n"
+        "    y = 2  # keylint: ignore[KL101]  # reason\n"
+        "    return x + y\n",
+        encoding="utf-8",
+    )
+    assert main(["check", "mod.py", "--no-cache", "--fix"]) == 0
+    assert path.read_text(encoding="utf-8") == (
+        "def close(streams, ctx):\n"
+        "    streams.pop(str(ctx), None)  # keylint: ignore[KL101]\n"
+        "    x = 1  # noqa: E501\n"
+        "    y = 2  # reason\n"
+        "    return x + y\n"
+    )
+    assert "4 fixed, 0 remaining" in capsys.readouterr().out
