@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from keylint.diagnostics import ChainStep, Diagnostic, Edit, Fix, Position
 from keylint.parsing import (
+    OUT_OF_MEMORY,
     ParseFailure,
     check_depth,
     decode_source,
@@ -55,8 +56,10 @@ def check_source(source: str | bytes, path: str, settings: Settings, *, screen: 
     """`screen=False` skips the `ast` fast path (keylint.screen) and runs libcst on every file."""
     try:
         return _check(source, path, settings, screen)
-    except (RecursionError, MemoryError) as exc:
-        return _failure(path, ParseFailure(f"nesting too deep to analyse ({type(exc).__name__})"))
+    except RecursionError:
+        return _failure(path, ParseFailure("nesting too deep to analyse (RecursionError)"))
+    except MemoryError:
+        return _failure(path, ParseFailure(OUT_OF_MEMORY))
 
 
 def _check(source: str | bytes, path: str, settings: Settings, screen: bool) -> list[Diagnostic]:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import libcst as cst
 
 
+OUT_OF_MEMORY = "out of memory while parsing: the file is too large for the memory available (see max-file-size)"
+
+
 @dataclass(frozen=True)
 class ParseFailure:
     """Why a file cannot be checked; `line`/`column` are 1-based (column in code points)."""
@@ -73,8 +76,10 @@ def parse_ast(text: str, path: str) -> ast.Module | ParseFailure:
         line = exc.lineno or 1
         column = exc.offset or 1
         return ParseFailure(f"syntax error: {exc.msg} (line {line})", line, max(column, 1))
-    except (RecursionError, MemoryError):
+    except RecursionError:
         return ParseFailure("nesting too deep to parse")
+    except MemoryError:
+        return ParseFailure(OUT_OF_MEMORY)
     except (ValueError, OverflowError, UnicodeError) as exc:
         return ParseFailure(f"cannot parse: {exc}")
 
@@ -113,7 +118,9 @@ def parse_cst(text: str) -> cst.Module | ParseFailure:
         return libcst.parse_module(text)
     except libcst.ParserSyntaxError as exc:
         return ParseFailure(f"syntax error: {exc.message} (line {exc.raw_line})", exc.raw_line, exc.raw_column + 1)
-    except (RecursionError, MemoryError):
+    except RecursionError:
         return ParseFailure("nesting too deep to parse")
+    except MemoryError:
+        return ParseFailure(OUT_OF_MEMORY)
     except Exception as exc:  # noqa: BLE001 - libcst's native parser raises assorted errors on odd input
         return ParseFailure(f"cannot parse: {type(exc).__name__}: {exc}")

@@ -233,7 +233,7 @@ def could_fire(tree: ast.Module, settings: Settings, codes: Sequence[str], text:
     if not codes:
         return False
     try:
-        return _Screen(settings, codes).run(tree)
+        return _Screen(settings, codes).run(tree, text)
     except RecursionError:
         return True
 
@@ -319,6 +319,8 @@ class _Screen:
         self.functions: dict[str, list[int]] = {}  # function name -> its scopes
         self.params: dict[int, list[str]] = {}  # function scope -> parameter names
         self.fn_names: dict[int, str] = {}
+        self.first_param: dict[int, str] = {}  # method scope -> its `self`
+        self._fn = -1
         self.class_of: dict[int, str] = {}  # class-body scope -> class name
         self.class_raw: dict[str, int] = {}  # class name -> raw bits of its instances
         self.class_bases: dict[str, list[str | None]] = {}
@@ -331,11 +333,11 @@ class _Screen:
         self._name_memo: dict[str, int] = {}
 
     # ---- collection ---------------------------------------------------------------------------
-    def run(self, tree: ast.Module) -> bool:
+    def run(self, tree: ast.Module, text: str | None = None) -> bool:
         self._collect(tree)
         if self.method_cache and "KL701" in self.codes:
             return True
-        if "KL801" in self.codes and self._mismatch_possible():
+        if "KL801" in self.codes and self._mismatch_possible(text):
             return True
         for name, values, scope in self.calls:
             if name in self.cached_functions:
@@ -414,19 +416,23 @@ class _Screen:
             stack.extend((child, scope, fn, block) for child in ast.iter_child_nodes(node))
 
     def _class_kind(self, node: ast.ClassDef) -> None:
-        """KL101 looks at instances whose text changes (a text method or a generated repr), KL301 at
-        instances with the default `<... object at 0x...>` text (no text method anywhere up the chain)."""
-        text_methods = any(
-            (isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in _TEXT_METHODS)
-            or (isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _TEXT_METHODS for t in stmt.targets))
-            for stmt in ast.walk(node) if stmt is not node
+        """KL101 looks at instances whose own text method (or generated repr) shows state that changes
+        after construction or reads a clock; KL301 at instances printing the default
+        `<... object at 0x...>` (no text method anywhere up the chain)."""
+        methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        text_methods = any(m.name in _TEXT_METHODS for m in methods) or any(
+            isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _TEXT_METHODS for t in s.targets)
+            for s in node.body
         )
-        bits = self.class_raw.get(node.name, 0)
-        if text_methods or node.decorator_list or node.keywords:
+        changing = any(_changes_state(m) for m in methods if m.name not in _INIT_METHODS) or any(
+            isinstance(n, ast.Call) and _last(n.func) in _CLOCK_NAMES for n in ast.walk(node)
+        )
+        bits = 0
+        if changing and (text_methods or node.decorator_list):
             bits |= self.context_raw
         if not text_methods and not node.decorator_list:
             bits |= self.address_raw  # narrowed in _seed: every base must print the default text too
-        self.class_raw[node.name] = bits
+        self.class_raw[node.name] = self.class_raw.get(node.name, 0) | bits
         self.class_bases[node.name] = [_last(b) if isinstance(b, (ast.Name, ast.Attribute)) else None for b in node.bases]
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, outer: int, inner: int, in_class: bool) -> None:
@@ -446,6 +452,7 @@ class _Screen:
             if in_class:
                 self.method_cache = True
         if in_class and args and "staticmethod" not in decorators:
+            self.first_param[inner] = args[0].arg
             self.equations.append(((inner, args[0].arg), _RawObject(self.class_of.get(outer, "")), inner))
         if node.returns is not None:
             self.annotated.append((f"r:{inner}", _annotation_names(node.returns)))
@@ -460,6 +467,7 @@ class _Screen:
 
     def _statement(self, node: ast.AST, scope: int, fn: int, in_class: bool) -> None:
         kind = type(node)
+        self._fn = fn
         if kind is ast.Assign:
             assert isinstance(node, ast.Assign)
             for target in node.targets:
@@ -566,9 +574,13 @@ class _Screen:
             self.aliases.setdefault(alias.asname or alias.name, set()).add(f"{node.module}.{alias.name}")
 
     def _mapping_use(self, container: ast.expr, key: ast.expr, write: bool) -> None:
+        # keyflow's mapping identities: a module global, or `self.x` / `Class.x`
         if isinstance(container, ast.Name):
-            label = "n:" + container.id
-        elif isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name):
+            label = "n:" + container.id  # kept only if the module binds it (see _mismatch_possible)
+        elif isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name) and (
+            self.first_param.get(self._fn) == container.value.id or container.value.id in self.class_names
+            or container.value.id[:1].isupper()  # a class defined later in the module
+        ):
             label = "a:" + container.attr
         else:
             return
@@ -595,7 +607,6 @@ class _Screen:
                     b is None or (b != "object" and not self.class_raw.get(b, 0) & self.address_raw) for b in bases
                 ):
                     self.class_raw[name] &= ~self.address_raw
-                    self.class_raw[name] |= self.context_raw  # an unknown base may define a changing text
                     changed = True
             if not changed:
                 break
@@ -779,73 +790,31 @@ class _Screen:
         return result
 
     # ---- KL801: one mapping written under a built key and read or deleted by a related one ----
-    def _mismatch_possible(self) -> bool:
-        for uses in self.mappings.values():
+    def _mismatch_possible(self, text: str | None) -> bool:
+        """KL801 needs a module global or `self.x` mapping written under a built key (a template, a
+        tuple, a normalised value) and read or deleted under a key of a mismatching shape."""
+        module_names = {var[1] for var, _, _ in self.equations if isinstance(var, tuple) and var[0] == MODULE}
+        candidates = []
+        for label, uses in self.mappings.items():
+            if label.startswith("n:") and label[2:] not in module_names:
+                continue  # a local container has no identity beyond one call
             reads = [key for write, key in uses if not write]
-            if not reads:
-                continue
-            writes = [key for write, key in uses if write and self._structured(key, set())]
-            if not writes:
-                continue
-            written = set().union(*(self._leaves(w, set()) for w in writes))
-            if any(self._leaves(r, set()) & written for r in reads):
-                return True
-        return False
-
-    def _structured(self, expr: ast.expr, seen: set[str], depth: int = 0) -> bool:
-        """Could this key's shape be a template, a tuple or a normalised value (KL801's `shape_of`)?"""
-        if depth > 30:
+            writes = [key for write, key in uses if write]
+            if reads and writes:
+                candidates.append((writes, reads))
+        if not candidates:
+            return False
+        if text is None:
             return True
-        kind = type(expr)
-        if kind in (ast.Tuple, ast.JoinedStr, ast.BinOp):
-            return True
-        if kind is ast.Name:
-            assert isinstance(expr, ast.Name)
-            if expr.id in seen:
-                return False
-            seen.add(expr.id)
-            return any(self._structured(v, seen, depth + 1) for v in self.values.get(expr.id, ()))
-        if kind is ast.Call:
-            assert isinstance(expr, ast.Call)
-            name = _last(expr.func)
-            if name is None:
-                return False
-            if name in ("format", "join") or name in self.t["NORMALISERS"]:
-                return True
-            key = "()" + name
-            if key in seen:
-                return False
-            seen.add(key)
-            return any(self._structured(v, seen, depth + 1) for v in self._returned(name))
-        if kind in (ast.IfExp, ast.BoolOp, ast.Await, ast.NamedExpr, ast.Starred):
-            return any(self._structured(c, seen, depth + 1) for c in ast.iter_child_nodes(expr) if isinstance(c, ast.expr))
-        return False
+        from keylint.screen_shapes import ShapeFinder, could_mismatch
 
-    def _leaves(self, expr: ast.expr, seen: set[str], depth: int = 0) -> set[str]:
-        """Identifiers a key's shape could be made of (names, attributes, through assignments and
-        helper returns): two keys can only mismatch on one mapping when they share one."""
-        found: set[str] = set()
-        if depth > 30:
-            return found
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Name):
-                found.add(node.id)
-                if node.id not in seen:
-                    seen.add(node.id)
-                    for value in self.values.get(node.id, ()):
-                        found |= self._leaves(value, seen, depth + 1)
-            elif isinstance(node, ast.Attribute):
-                found.add(node.attr)
-            elif isinstance(node, ast.Call):
-                name = _last(node.func)
-                if name is not None and "()" + name not in seen:
-                    seen.add("()" + name)
-                    for value in self._returned(name):
-                        found |= self._leaves(value, seen, depth + 1)
-        return found
-
-    def _returned(self, name: str) -> list[ast.expr]:
-        return self.returns.get(name, [])
+        values = {name: list(exprs) for name, exprs in self.values.items()}
+        for name, args, _ in self.calls:  # parameters take the shapes of every call site's arguments
+            for owner in self.functions.get(name, ()):
+                for param in self.params[owner]:
+                    values.setdefault(param, []).extend(args)
+        finder = ShapeFinder(text, values, self.returns, set(self.functions), self.aliases)
+        return any(could_mismatch(finder, writes, reads) for writes, reads in candidates)
 
 
 class _RawObject(ast.expr):
@@ -869,6 +838,27 @@ class _Unordered(ast.expr):
 
 
 _TEXT_METHODS = frozenset({"__repr__", "__str__", "__format__"})
+_INIT_METHODS = frozenset({"__init__", "__post_init__", "__new__", "__setstate__", "__init_subclass__"})
+_MUTATORS = frozenset(
+    "append extend insert remove pop popleft appendleft clear update add discard setdefault sort reverse".split()
+)
+_CLOCK_NAMES = frozenset(
+    """time time_ns monotonic monotonic_ns perf_counter perf_counter_ns process_time process_time_ns thread_time
+    clock_gettime clock_gettime_ns localtime gmtime ctime now utcnow today""".split()
+)
+
+
+def _changes_state(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Does this method assign, delete or mutate an attribute (of `self` or anything else)?"""
+    for node in ast.walk(method):
+        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS \
+                and isinstance(node.func.value, (ast.Attribute, ast.Subscript)):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            return True
+    return False
 _UNORDERED = _Unordered()
 _BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler,
            getattr(ast, "TryStar", ast.Try), getattr(ast, "Match", ast.If), getattr(ast, "match_case", ast.If))

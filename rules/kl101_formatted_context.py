@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
-from keylint.keyflow import ModuleAnalysis, Sink, Step, iter_paths
+from keylint.keyflow import Flow, ModuleAnalysis, Sink, Step, iter_paths
 from keylint.keyflow.paths import has_value_children, identifier, text_taken
 from keylint.keyflow.sources import CONTEXT_NAMES, CONTEXT_TYPES, name_matches
 from keylint.rule import Finding, Invalid, Rule, Valid
@@ -106,12 +106,16 @@ class Watcher:
     def check_sink(self, sink: Sink, analysis: ModuleAnalysis) -> Iterable[Finding]:
         if sink.kind == "filename":
             return
+        steps = analysis.steps(sink)
+        if not any(step.flow is Flow.TEXT for step in steps):
+            return
+        reasons = {id(step): reason for step in steps if (reason := self.context_reason(step, analysis)) is not None}
+        if not reasons:
+            return
         matches: list[tuple[tuple[Step, ...], str]] = []
         for path in iter_paths(analysis.provenance(sink), stop=self.is_sanitized):
-            if len(path) >= 2 and text_taken(path):
-                reason = self.context_reason(path[-1], analysis)
-                if reason is not None:
-                    matches.append((path, reason))
+            if id(path[-1]) in reasons and len(path) >= 2 and text_taken(path):
+                matches.append((path, reasons[id(path[-1])]))
         if not matches:
             return
         path, reason = max(matches, key=lambda m: len(m[0]))

@@ -95,13 +95,28 @@ class ChannelPool:
     def check_sink(self, sink: Sink, analysis: ModuleAnalysis) -> Iterable[Finding]:
         if sink.kind == "filename":
             return
+        if not any(self._candidate(step) for step in analysis.steps(sink)):
+            return
         for path in iter_paths(analysis.provenance(sink), stop=self.is_sanitized):
+            if not self._candidate(path[-1]):
+                continue
             what = self._deadline(path)
             if what is None or not time_reaches(path):
                 continue
             shown = analysis.label(path[-1].node, 40)
             yield self.finding(sink, path, f"`{shown}` is {what}, different for every call, so {self.consequence(sink)}")
             return
+
+    def _candidate(self, step: Step) -> bool:
+        """Cheap test: could this step be a deadline at all (by call or by name)?"""
+        if step.op in ("call", "method"):
+            last = (step.callee or "").rsplit(".", 1)[-1]
+            return last in DEADLINE_CALLS or any(s.kind == "deadline" and s.function for s in self.settings.sources)
+        name = identifier(step)
+        if name is None:
+            return False
+        configured = [s.name for s in self.settings.sources if s.kind == "deadline" and s.name]
+        return name_matches(name, list(DEADLINE_NAMES) + list(TIMEOUT_NAMES) + configured)
 
     def _deadline(self, path: tuple[Step, ...]) -> str | None:
         step = path[-1]
@@ -115,10 +130,12 @@ class ChannelPool:
                 return "a deadline (configured source)"
             return None
         name = identifier(step)
-        if name is None or step.op == "self" or only_literals(step) and step.children:
+        if name is None or step.op == "self":
             return None
         if any(c.flow is Flow.VALUE and c.op in ("param", "name", "attr") for c in step.children):
             return None  # decided where the value comes from (a parameter's default, a stored value)
+        if step.children and only_literals(step):
+            return None
         configured = [s.name for s in self.settings.sources if s.kind == "deadline" and s.name]
         if name_matches(name, list(DEADLINE_NAMES) + configured):
             return "a deadline or the time left before it"

@@ -94,6 +94,12 @@ def price(amount, currency):
         if sink.kind == "filename":
             return
         unbounded = sink.kind == "cached-call" and sink.function is not None and _unbounded_cache(sink)
+        configured = any(s.kind == "time" and s.name for s in self.settings.sources)
+        if not configured and not any(
+            step.op in ("call", "method") and isinstance(step.node, cst.Call) and self._is_clock(step, step.callee or "")
+            for step in analysis.steps(sink)
+        ):
+            return
         for path in iter_paths(analysis.provenance(sink), stop=self.is_sanitized):
             step = path[-1]
             if self._configured_name(step):

@@ -123,6 +123,11 @@ def _maybe_mapping(step: Step, analysis: ModuleAnalysis, depth: int = 0) -> bool
     if op == "param" and step.param is not None:
         annotation = (step.param.annotation or "").rsplit("[", 1)[0]
         return annotation in _DICT_TYPES or step.param.star == "**"
+    if op == "method":
+        name = (step.callee or "").lstrip(".")
+        if name in ("copy", "get", "pop") and step.children:  # the same mapping, or one stored in it
+            return name == "copy" and _maybe_mapping(step.children[0], analysis, depth + 1)
+        return name.endswith("dict") or name in ("model_dump", "as_dict", "asdict", "_asdict")  # `request.GET.dict()`
     if op in ("name", "walrus", "await", "choice", "starred"):
         return any(child.flow is Flow.VALUE and _maybe_mapping(child, analysis, depth + 1) for child in step.children)
     return False
@@ -232,6 +237,8 @@ def search(**filters):
                 expected_fix='import json\n\n_cache = {}\n\ndef get(base: dict, extra: dict):\n    return _cache.get(json.dumps({**base, **extra}, sort_keys=True))\n'),
         Invalid('class Cache:\n    def __init__(self):\n        self._data = {}\n\n    def key(self, names: frozenset):\n        return "|".join(names)\n\n    def get(self, names: frozenset):\n        return self._data.get(self.key(names))\n', line=9,
                 expected_fix='class Cache:\n    def __init__(self):\n        self._data = {}\n\n    def key(self, names: frozenset):\n        return "|".join(sorted(names))\n\n    def get(self, names: frozenset):\n        return self._data.get(self.key(names))\n'),
+        Invalid('import hashlib\nimport json\nfrom django.core.cache import cache\n\ndef listing(request):\n    key = hashlib.md5(json.dumps(request.GET.dict()).encode()).hexdigest()\n    return cache.get(key)\n', line=7,
+                expected_fix='import hashlib\nimport json\nfrom django.core.cache import cache\n\ndef listing(request):\n    key = hashlib.md5(json.dumps(request.GET.dict(), sort_keys=True).encode()).hexdigest()\n    return cache.get(key)\n'),
         Invalid('_pages = {}\n\ndef page(path, **params):\n    query = "&".join(f"{k}={v}" for k, v in params.items())\n    return _pages.get(path + "?" + query)\n', line=5),
         Invalid('import os\n\ndef cache_file(flags: set):\n    return open(os.path.join("/tmp", "-".join(flags) + ".cache"), "w")\n', line=4),
     ]

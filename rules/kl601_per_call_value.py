@@ -112,6 +112,7 @@ class Uploads:
         Valid('import random\n\nbuckets = {}\n\ndef sample(n):\n    return buckets.get(random.getrandbits(64) % n)\n', "bucketed with %"),
         Valid('import uuid\n\nclass Bag:\n    def __init__(self):\n        self._cbs = {}\n\n    def add(self, cb):\n        self._cbs[uuid.uuid4()] = cb\n\n    def fire(self):\n        for cb in self._cbs.values():\n            cb()\n        self._cbs.clear()\n', "unkept keys in a bag that is iterated and cleared"),
         Valid('import uuid\nimport logging\n\ndef trace(job):\n    logging.info("job %s run %s", job, uuid.uuid4())\n', "a fresh id in a log line"),
+        Valid('import uuid\n\ncache = {}\n\ndef test_unknown_key_misses():\n    assert cache.get(uuid.uuid4().hex) is None\n', "a test that expects the miss"),
         Valid('import os\nimport tempfile\n\ndef scratch(dirname):\n    return open(os.path.join(dirname, f"tmp-{os.urandom(8).hex()}"), "w")\n', "a unique file name is the point"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
@@ -182,7 +183,7 @@ class Uploads:
         reads = [u for u in uses if u not in writes]
         label = _call_label(uses[0].source, analysis)
         for use in reads:
-            if any(_before(w.sink, use.sink) for w in writes):
+            if any(_before(w.sink, use.sink) for w in writes) or _expects_a_miss(use.sink, use_index(analysis)):
                 continue
             message = f"`{label}` is new on every call, so {_miss(use.sink, _other_writer(use, groups))}"
             yield self.finding(use.sink, use.path, message)
@@ -297,6 +298,28 @@ def _retained(uses: list[_Use], index: UseIndex) -> bool:
             if any(id(up) in keys for up in ups):
                 continue
             return True
+    return False
+
+
+def _expects_a_miss(sink: Sink, index: UseIndex) -> bool:
+    """A test that looks up a fresh key on purpose: `assert cache.get(uuid4().hex) is None`,
+    `self.assertNotIn(...)`, `with pytest.raises(KeyError): d[uuid4()]`."""
+    for up in index.ancestors(sink.node):
+        if isinstance(up, cst.Assert):
+            return True
+        if isinstance(up, cst.Call):
+            func = up.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+            if name.startswith(("assert", "fail")):
+                return True
+        if isinstance(up, cst.With) and any(
+            isinstance(item.item, cst.Call) and isinstance(item.item.func, (cst.Attribute, cst.Name))
+            and (item.item.func.attr.value if isinstance(item.item.func, cst.Attribute) else item.item.func.value) in ("raises", "assertRaises")
+            for item in up.items
+        ):
+            return True
+        if isinstance(up, (cst.FunctionDef, cst.ClassDef)):
+            return False
     return False
 
 

@@ -40,7 +40,7 @@ def file_lines(source: str | bytes) -> list[int]:
         decoded = fixes.decode_source(source)
         if decoded is None:
             return [len(line) for line in re.split(rb"\r\n|\r|\n", source)]
-        text = decoded.text.removeprefix("\ufeff")
+        text = decoded.text  # "utf-8-sig" already dropped one BOM; a second one is a character
     else:
         text = source.removeprefix("\ufeff")
     return [len(line) for line in _LINE_BREAK.split(text)]

@@ -138,3 +138,27 @@ def test_old_mac_line_endings_and_a_comment_ending_in_a_backslash(folder: Path, 
     # The backslash ends a comment, not a continuation line: the directive stays on the finding's line.
     assert path.read_bytes() == b"def f(s, ctx):\r    s[str(ctx)] = 1  # C:\\  # keylint: ignore[KL101]\r    return s\r"
     assert codes(capsys, "cr.py") == (0, [])
+
+
+def _invalid_examples() -> list[object]:
+    from keylint.registry import all_rules
+
+    cases = []
+    for code, rule in all_rules().items():
+        for index, example in enumerate(rule.examples()[1]):
+            if isinstance(example.code, str) and code != "KL001":
+                cases.append(pytest.param(example.code, id=f"{code}-{index}"))
+    return cases
+
+
+@pytest.mark.parametrize("source", _invalid_examples())
+def test_every_rules_invalid_examples_are_silenced_without_changing_the_program(source: str) -> None:
+    from keylint.engine import check_source
+    from keylint.noqa import add_to_text
+    from keylint.settings import Settings
+
+    found = check_source(source, "example.py", Settings())
+    text, count, skipped = add_to_text(source, found)
+    assert (count, skipped) == (len(found), [])
+    assert ast.dump(ast.parse(text)) == ast.dump(ast.parse(source))
+    assert check_source(text, "example.py", Settings()) == []

@@ -189,3 +189,29 @@ def test_a_crashing_rule_costs_only_its_own_findings(monkeypatch: pytest.MonkeyP
     found = check_source(LEAK, "m.py", Settings())
     assert [(d.code, d.line) for d in found] == [("KL001", 1), ("KL101", 2)]
     assert "internal error in rule KL201" in found[0].message
+
+
+def test_mutated_sources_never_raise() -> None:
+    """Random byte edits of a real module (seeded): every result is a list of findings, never an
+    exception, and broken variants are KL001."""
+    import random
+    from pathlib import Path
+
+    from keylint.diagnostics import Diagnostic
+
+    original = (Path(__file__).resolve().parent / "fixtures" / "leaky_watcher.py").read_bytes()
+    rng = random.Random(20240601)
+    alphabet = b"()[]{}:;,.'\"\\\n\t #=+-*/%@!fxu\x00\xff\xc3"
+    kl001 = 0
+    for _ in range(60):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.5:
+                data[at : at + 1] = bytes([rng.choice(alphabet)])
+            else:
+                del data[at : at + rng.randint(1, 40)]
+        found = check_source(bytes(data), "mutated.py", Settings())
+        assert isinstance(found, list) and all(isinstance(d, Diagnostic) for d in found)
+        kl001 += any(d.code == "KL001" for d in found)
+    assert kl001 > 0  # the mutations did break some files, and those were reported

@@ -83,3 +83,35 @@ def test_fix_removes_only_the_unused_part(tmp_path: Path, monkeypatch: pytest.Mo
         "    return x + y\n"
     )
     assert "4 fixed, 0 remaining" in capsys.readouterr().out
+
+
+def _valid_examples() -> list[object]:
+    from keylint.registry import all_rules
+
+    cases = []
+    for code, rule in all_rules().items():
+        for index, example in enumerate(rule.examples()[0]):
+            if isinstance(example.code, str) and example.code.strip() and code not in ("KL001", "KL002"):
+                cases.append(pytest.param(example.code, id=f"{code}-{index}"))
+    return cases
+
+
+@pytest.mark.parametrize("source", _valid_examples())
+def test_fix_takes_back_directives_added_to_every_line(source: str) -> None:
+    """Stale directives on every code line of real examples: --fix removes them all, and only them."""
+    import ast
+
+    from keylint.diagnostics import Diagnostic
+    from keylint.fixes import fix_text
+    from keylint.noqa import add_to_text
+
+    settings = Settings(select=("KL1", "KL002"))
+    lines = [n for n, line in enumerate(source.splitlines(), start=1) if line.strip() and not line.lstrip().startswith("#")]
+    stale, _, _ = add_to_text(source, [Diagnostic("KL999", "", "m.py", n, 1, n, 1) for n in lines])
+    found = check_source(stale, "m.py", settings)
+    assert any(d.code == "KL002" for d in found)
+    outcome = fix_text(stale, found, lambda text: check_source(text, "m.py", settings), unsafe=False)
+    assert not [d for d in outcome.remaining if d.code == "KL002"]
+    assert ast.dump(ast.parse(outcome.text)) == ast.dump(ast.parse(source))
+    if not check_source(source, "m.py", settings):
+        assert outcome.text == source

@@ -182,7 +182,7 @@ class AsyncClient:
         for stream in self._shared.registry:
             for state in stream.core.live_watchers():
                 stream.core.remove(state)  # sends the cancels
-                state.sink.queue.put_nowait(EtcdError("client closed"))
+                state.sink.put(EtcdError("client closed"))
                 state.sink.created.set()
             stream.flush()
             stream.retire(drain=True)

@@ -1,9 +1,11 @@
 """Sync watch transport: one owner thread per gRPC Watch stream feeding the sans-IO core.
 
-The owner thread reads the stream, applies each response to the core and hands deliveries to the
-watchers' queues; it also reconnects with backoff and re-creates every watcher from its next_rev.
-User threads add and remove watchers through the same lock (``Shared.lock``), which also guards
-the registry, so a stream leaves the registry in the same step in which it becomes empty.
+The owner thread opens the stream, reconnects with backoff and re-creates every watcher from its
+next_rev. Responses are read by one thread at a time (``turn.ReadTurn``): the thread iterating a
+watch reads them itself, so no thread hand-off per message, and the owner reads while nobody does.
+The reader applies each response to the core and hands deliveries to the watchers' queues. User
+threads add and remove watchers through the same lock (``Shared.lock``), which also guards the
+registry, so a stream leaves the registry in the same step in which it becomes empty.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fixed_client.core.keys import StreamKey
 from fixed_client.core.watch import Delivery, Kind, WatcherState, WatchStreamCore
 from fixed_client.errors import EtcdError, WatchTimeout
 from fixed_client.proto import rpc_pb2
+from fixed_client.sync.turn import WAKE, ReadTurn
 from fixed_client.types import Event
 
 if TYPE_CHECKING:
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
     from fixed_client.sync.connection import Connection
 
 _END = object()  # ends a request iterator / wakes a closed watch
+_ENDED = object()  # a read's outcome: the server ended the call
+_RESTART = object()  # a read's outcome: reopen the call with a fresh token
+_BROKEN = object()  # the owner's read raised (not a gRPC error): reconnect
 DRAIN_TIMEOUT = 1.0  # longest wait for the server to acknowledge a retiring stream's cancels
 
 
@@ -52,6 +58,9 @@ class Sink:
         else:
             self.queue.put(delivery.error)
             self.created.set()
+
+    def wake(self) -> None:
+        self.queue.put(WAKE)
 
 
 class Shared:
@@ -77,6 +86,8 @@ class WatchStream:
         self._token_restarts = 0  # reopenings for an expired token since the last good create
         self._restart = False  # reopen on the same endpoint (no failover)
         self._wake = threading.Event()
+        self._turn = ReadTurn()
+        self._backoff = Backoff()
         self._thread = threading.Thread(target=self._run, name="fixed_client-watch", daemon=True)
         # Watches garbage-collected while open; reaped by the next holder of the lock.
         self.orphans: queue.SimpleQueue[WatcherState[Sink]] = queue.SimpleQueue()
@@ -153,7 +164,7 @@ class WatchStream:
 
     # -- owner thread ------------------------------------------------------------------------
     def _run(self) -> None:
-        backoff = Backoff()
+        backoff = self._backoff
         shared = self._shared
         while True:
             stubs = None
@@ -177,7 +188,7 @@ class WatchStream:
                     call = stubs.watch.Watch(iter(requests.get, _END), metadata=metadata or None)
                     self._call = call  # type: ignore[assignment]
             if stubs is not None and metadata is not None:
-                halt = self._pump(call, backoff)
+                halt = self._pump(call)
                 if halt is not None:
                     self._fail_all(halt)
                     return
@@ -206,41 +217,78 @@ class WatchStream:
             pass
         return True
 
-    def _pump(self, call: Iterator[rpc_pb2.WatchResponse], backoff: Backoff) -> EtcdError | None:
-        """Feed responses to the core until the stream ends; a halting error is returned."""
-        shared = self._shared
-        try:
-            for resp in call:
-                backoff.reset()
-                if self._token_rejected(resp):
-                    return None
-                with shared.lock:
-                    deliveries = self.core.receive(resp)
-                    self.flush_locked()
-                    if self._draining and self.core.settled():
-                        self._end_call_locked()
-                    elif self.core.is_empty() and not self._retired:
-                        # The server ended the last watcher: drain its cancel, bounded by a timer.
-                        self.retire_locked(drain=True)
-                        if self._draining:
-                            timer = threading.Timer(DRAIN_TIMEOUT, self.wait_settled, args=(0.0,))
-                            timer.daemon = True
-                            timer.start()
-                for delivery in deliveries:
-                    delivery.sink.deliver(delivery)
-        except grpc.RpcError as err:
-            rpc: grpc.Call = err  # type: ignore[assignment]
-            code, details = rpc.code(), rpc.details() or ""
-            if self._retired:
-                return None
-            if is_auth_error(code, details) and shared.connection.settings.username:
+    def _pump(self, call: Iterator[rpc_pb2.WatchResponse]) -> EtcdError | None:
+        """Read (or let watchers read) until the call ends; a halting error is returned."""
+        turn = self._turn
+        turn.attach(call)
+        while True:
+            outcome = turn.owner_take()
+            if outcome is None:
+                outcome = _BROKEN
                 try:
-                    shared.connection.refresh_token(shared.connection.current_token())
-                except Exception:
-                    pass
-                return None
-            return watch_stream_error(code, details, shared.connection.settings)
+                    outcome = self._read_one(call)
+                finally:
+                    turn.release(outcome)  # _BROKEN if the read raised: the owner dies, watchers stop reading
+            if outcome is not None:
+                return self._settle(outcome)
+
+    def read_for(self, sink: Sink) -> bool:
+        """Read and apply one response in the calling (watcher) thread; False when another thread
+        holds the turn (``sink`` is woken when it is free) or no call is open."""
+        call = self._turn.try_take(sink)
+        if call is None:
+            return False
+        outcome: object | None = _BROKEN
+        try:
+            outcome = self._read_one(call)  # type: ignore[arg-type]
+        finally:
+            self._turn.release(None if outcome is _BROKEN else outcome)
+        return True
+
+    def _read_one(self, call: Iterator[rpc_pb2.WatchResponse]) -> object | None:
+        """Read one response and apply it; the call's outcome when it ended, else None."""
+        try:
+            resp = next(call)
+        except StopIteration:
+            return _ENDED
+        except grpc.RpcError as err:
+            return err
+        self._backoff.reset()
+        if resp.created and self._token_rejected(resp):
+            return _RESTART
+        shared = self._shared
+        with shared.lock:
+            deliveries = self.core.receive(resp)
+            self.flush_locked()
+            if self._draining and self.core.settled():
+                self._end_call_locked()
+            elif self.core.is_empty() and not self._retired:
+                # The server ended the last watcher: drain its cancel, bounded by a timer.
+                self.retire_locked(drain=True)
+                if self._draining:
+                    timer = threading.Timer(DRAIN_TIMEOUT, self.wait_settled, args=(0.0,))
+                    timer.daemon = True
+                    timer.start()
+        for delivery in deliveries:
+            delivery.sink.deliver(delivery)
         return None
+
+    def _settle(self, outcome: object) -> EtcdError | None:
+        """Owner: act on how the call ended; a halting error is returned, None means reconnect."""
+        if not isinstance(outcome, grpc.RpcError):
+            return None  # ended by the server, or a token restart
+        shared = self._shared
+        rpc: grpc.Call = outcome  # type: ignore[assignment]
+        code, details = rpc.code(), rpc.details() or ""
+        if self._retired:
+            return None
+        if is_auth_error(code, details) and shared.connection.settings.username:
+            try:
+                shared.connection.refresh_token(shared.connection.current_token())
+            except Exception:
+                pass
+            return None
+        return watch_stream_error(code, details, shared.connection.settings)
 
     def _fail_all(self, error: EtcdError) -> None:
         with self._shared.lock:
@@ -288,6 +336,9 @@ class Watch:
                     self._expired = True
                     self.close()
                     continue
+            # Without a deadline, read the stream in this thread (a read blocks until a response).
+            if timeout is None and sink.queue.empty() and self._stream.read_for(sink):
+                continue
             try:
                 item = sink.queue.get(timeout=timeout)
             except queue.Empty:

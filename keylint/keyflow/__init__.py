@@ -6,6 +6,7 @@ API (stable; rules code against it)
 `ModuleAnalysis(module: libcst.Module, settings)` - built once per file by the engine; rules get it.
   .sinks: list[Sink]                    every key use in the module
   .provenance(sink) -> Step             the key's provenance tree (lazy, memoised)
+  .steps(sink) -> list[Step]            its distinct steps: reject a sink cheaply before iter_paths
   .trace(expr, where, note="") -> Step  provenance of any expression (e.g. a decorator argument)
   .type_of(step) -> str | None          class of a step's value: annotation ("grpc.ServicerContext"),
                                         module class ("Context"), factory (asyncio.timeout -> "asyncio.Timeout")
@@ -55,7 +56,7 @@ Flow (how a child reaches its parent): VALUE (same object), TEXT (parent holds i
 
 from __future__ import annotations
 
-from keylint.keyflow.analysis import ModuleAnalysis, iter_paths
+from keylint.keyflow.analysis import ModuleAnalysis, iter_paths, unique_steps
 from keylint.keyflow.model import (
     Binding,
     ClassInfo,
@@ -71,5 +72,5 @@ from keylint.keyflow.model import (
 
 __all__ = [
     "Binding", "ClassInfo", "Flow", "FunctionInfo", "ModuleAnalysis", "Param", "Scope", "Sink", "Step",
-    "StmtInfo", "Where", "iter_paths",
+    "StmtInfo", "Where", "iter_paths", "unique_steps",
 ]

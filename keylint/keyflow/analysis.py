@@ -35,6 +35,7 @@ class ModuleAnalysis:
         self.functions: list[FunctionInfo] = self.collected.functions
         self._trace_memo: dict[int, Step] = {}
         self._provenance: dict[int, Step] = {}
+        self._steps: dict[int, list[Step]] = {}
         self._calls_by_name: dict[str, list[tuple[cst.Call, Where]]] | None = None
         self._sanitizers = frozenset(settings.sanitizers)
         from keylint.keyflow.sinks import build_sinks
@@ -48,6 +49,15 @@ class ModuleAnalysis:
         if found is None:
             found = self.trace(sink.key, sink.where, note=f"used as a key of {sink.mapping_label}")
             self._provenance[id(sink)] = found
+        return found
+
+    def steps(self, sink: Sink) -> list[Step]:
+        """Every distinct step of the sink's provenance (the tree is a DAG: shared subtrees appear
+        once). Rules use it to reject a sink cheaply before walking paths."""
+        found = self._steps.get(id(sink))
+        if found is None:
+            found = unique_steps(self.provenance(sink))
+            self._steps[id(sink)] = found
         return found
 
     def trace(self, expr: cst.CSTNode, where: Where, note: str = "") -> Step:
@@ -293,6 +303,20 @@ def _is_module_receiver(expr: cst.BaseExpression, where: Where) -> bool:
         owner = lookup_scope_chain(where.scope, expr.value)
         return owner is not None and any(b.kind == "import" for b in owner.bindings[expr.value])
     return False
+
+
+def unique_steps(root: Step) -> list[Step]:
+    seen: set[int] = set()
+    found: list[Step] = []
+    stack = [root]
+    while stack:
+        step = stack.pop()
+        if id(step) in seen:
+            continue
+        seen.add(id(step))
+        found.append(step)
+        stack.extend(step.children)
+    return found
 
 
 def iter_paths(root: Step, stop: Callable[[Step], bool] | None = None, limit: int = 2000) -> Iterator[tuple[Step, ...]]:

@@ -1,0 +1,137 @@
+"""`--fix` writes safely: temp file + atomic replace keeping mode, line endings and encoding; an
+interrupted run (SIGINT, SIGTERM at random moments) leaves each file old or new and no temp file;
+two processes fixing and caching one tree at once corrupt nothing."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BEFORE = "import json\n\n_cache = {}\n\ndef get(**kw):\n    return _cache.get(json.dumps(kw))\n"
+AFTER = "import json\n\n_cache = {}\n\ndef get(**kw):\n    return _cache.get(json.dumps(kw, sort_keys=True))\n"
+PADDING = "".join(f"\ndef helper_{i}(a, b):\n    total = a + b * {i}\n    return [total, str(total), (a, b)]\n" for i in range(150))
+TEMP_PREFIX = ".keylint-fix-"
+
+
+def keylint(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "keylint", "check", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_fix_keeps_mode_line_endings_and_encoding(tmp_path: Path) -> None:
+    crlf = tmp_path / "crlf.py"
+    crlf.write_bytes(BEFORE.replace("\n", "\r\n").encode())
+    crlf.chmod(0o640)
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(("# -*- coding: latin-1 -*-\n# caf\xe9\n" + BEFORE).encode("latin-1"))
+    latin.chmod(0o755)
+    bom = tmp_path / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbf" + BEFORE.encode())
+    keylint("--no-cache", "--fix", "--unsafe-fixes", "--select", "KL501", ".", cwd=tmp_path)
+    assert crlf.read_bytes() == AFTER.replace("\n", "\r\n").encode()
+    assert latin.read_bytes() == ("# -*- coding: latin-1 -*-\n# caf\xe9\n" + AFTER).encode("latin-1")
+    assert bom.read_bytes() == b"\xef\xbb\xbf" + AFTER.encode()
+    assert crlf.stat().st_mode & 0o7777 == 0o640
+    assert latin.stat().st_mode & 0o7777 == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bom.py", "crlf.py", "latin.py"]
+
+
+def _make_tree(root: Path, files: int) -> None:
+    for index in range(files):
+        folder = root / f"pkg{index % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"mod{index}.py").write_text(BEFORE + PADDING)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tree_versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes], dict[str, bytes]]:
+    """A tree of 120 fixable files, and every file's bytes before and after an uninterrupted --fix."""
+    base = tmp_path_factory.mktemp("tree")
+    original = base / "original"
+    _make_tree(original, 120)
+    fixed = base / "fixed"
+    shutil.copytree(original, fixed)
+    keylint("--no-cache", "-q", "--fix", "--unsafe-fixes", ".", cwd=fixed)
+    old, new = _snapshot(original), _snapshot(fixed)
+    assert old.keys() == new.keys() and all(old[k] != new[k] for k in old)
+    return original, old, new
+
+
+def _assert_each_file_old_or_new(root: Path, old: dict[str, bytes], new: dict[str, bytes]) -> tuple[int, int]:
+    now = {k: v for k, v in _snapshot(root).items() if not k.startswith(".keylint_cache")}
+    leftovers = [k for k in now if os.path.basename(k).startswith(TEMP_PREFIX)]
+    assert leftovers == [], f"temp files left behind: {leftovers}"
+    assert now.keys() == old.keys()
+    torn = [k for k, data in now.items() if data not in (old[k], new[k])]
+    assert torn == [], f"files neither old nor new: {torn}"
+    for data in now.values():
+        ast.parse(data)
+    return sum(now[k] == old[k] for k in now), sum(now[k] == new[k] for k in now)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_fix_leaves_every_file_old_or_new(
+    tmp_path: Path, tree_versions: tuple[Path, dict[str, bytes], dict[str, bytes]], signum: int
+) -> None:
+    original, old, new = tree_versions
+    rng = random.Random(signum)
+    interrupted_midway = 0
+    for attempt in range(3):
+        root = tmp_path / f"run{attempt}"
+        shutil.copytree(original, root)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keylint", "check", "--no-cache", "-q", "--fix", "--unsafe-fixes", "."],
+            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.8, 4.0))  # imports take ~0.5 s; fixing the tree several seconds
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+        assert "Traceback" not in stderr, stderr
+        kept, fixed = _assert_each_file_old_or_new(root, old, new)
+        if kept and fixed:
+            interrupted_midway += 1
+            assert proc.returncode in (130, -signum), (proc.returncode, stderr)
+    assert interrupted_midway >= 1, "no attempt stopped the run midway: the test tree is too small"
+
+
+def test_processes_fixing_and_caching_one_tree_at_once(
+    tmp_path: Path, tree_versions: tuple[Path, dict[str, bytes], dict[str, bytes]]
+) -> None:
+    """Two fixers and two cached checks (one with workers) on one tree and one cache, all at once."""
+    original, old, new = tree_versions
+    root = tmp_path / "shared"
+    shutil.copytree(original, root)
+    runs = [["--fix", "--unsafe-fixes"], ["--fix", "--unsafe-fixes"], ["-j", "2"], ["-j", "1"]]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "keylint", "check", "-q", *extra, "."], cwd=root,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for extra in runs
+    ]  # fmt: skip
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=300)
+        assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+        assert proc.returncode in (0, 1), stderr
+    kept, fixed = _assert_each_file_old_or_new(root, old, new)
+    assert kept == 0 and fixed == len(new)
+    # The cache they all wrote is readable and agrees with a run without it.
+    cached = keylint("--output-format", "json", "-j", "2", ".", cwd=root)
+    uncached = keylint("--output-format", "json", "--no-cache", "-j", "1", ".", cwd=root)
+    assert cached.returncode == uncached.returncode == 1
+    assert json.loads(cached.stdout) == json.loads(uncached.stdout)
