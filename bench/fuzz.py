@@ -18,10 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import hypothesmith  # noqa: E402
-from fuzz_properties import mutate, save_regression, seed_corpus, small_slices, violations  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import hypothesmith
+from fuzz_properties import (
+    mutate,
+    save_regression,
+    seed_corpus,
+    small_slices,
+    violations,
+)
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 
 GENERATED_SHARE = 0.25  # of the time, for hypothesmith's slower generated programs
 

@@ -16,6 +16,7 @@ does not know makes it say yes for every file. `tests/test_screen.py` proves it 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -132,15 +133,13 @@ def tables() -> dict[str, frozenset[str]]:
 
 def _module_tables(module: str) -> dict[str, set[str]]:
     """Top-level string tables of a module, evaluated from its source without importing it."""
-    import importlib.util
-
+    path = _module_file(module)
     try:
-        spec = importlib.util.find_spec(module)
-        if spec is None or spec.origin is None:
+        if path is None:
             return {}
-        with open(spec.origin, "rb") as handle:
+        with open(path, "rb") as handle:
             tree = ast.parse(handle.read())
-    except (ImportError, OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError):
         return {}
     known: dict[str, set[str]] = {}
     for stmt in tree.body:
@@ -151,6 +150,26 @@ def _module_tables(module: str) -> dict[str, set[str]]:
             if items is not None:
                 known[target.id] = items
     return known
+
+
+def _module_file(module: str) -> str | None:
+    """A keylint module's source file, found without importing it or its package (keyflow's
+    `__init__` imports libcst)."""
+    import importlib.util
+
+    package, _, name = module.rpartition(".")
+    if package == "keylint.rules":
+        spec = importlib.util.find_spec("keylint.rules")  # rules/__init__.py imports nothing
+        folders = list(spec.submodule_search_locations or []) if spec else []
+    else:
+        import keylint
+
+        folders = [os.path.join(os.path.dirname(keylint.__file__), *package.split(".")[1:])]
+    for folder in folders:
+        candidate = os.path.join(folder, name + ".py")
+        if os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def _strings(node: ast.expr, known: dict[str, set[str]]) -> set[str] | None:

@@ -98,31 +98,23 @@ class ShapeFinder:
         self.functions = functions
         self.aliases = aliases
         self._memo: dict[int, Shapes] = {}
+        self._names: dict[str, Shapes] = {}
+        self._active: set[str] = set()
 
     def shapes(self, expr: ast.expr, seen: frozenset[str] = frozenset(), depth: int = 0) -> Shapes:
         if depth > 24:
             return None
-        if not seen:
-            key = id(expr)
-            if key not in self._memo:
-                self._memo[key] = self._shapes(expr, seen, depth)
-            return self._memo[key]
-        return self._shapes(expr, seen, depth)
+        key = id(expr)
+        if key not in self._memo:
+            self._memo[key] = self._shapes(expr, seen, depth)
+        return self._memo[key]
 
     def _shapes(self, expr: ast.expr, seen: frozenset[str], depth: int) -> Shapes:
         d = depth + 1
         if isinstance(expr, ast.Name):
             if expr.id in ("None", "True", "False"):
                 return frozenset({("lit", expr.id, ())})
-            found: set[Shape] = {("leaf", expr.id, ()), OPAQUE}
-            if expr.id in seen:
-                return frozenset(found)
-            for value in self.values.get(expr.id, ()):
-                more = self.shapes(value, seen | {expr.id}, d)
-                if more is None:
-                    return None
-                found |= more
-            return _capped(found)
+            return self._name(expr.id, d)
         if type(expr).__name__ == "_Element":
             return self.shapes(expr.value, seen, d)  # type: ignore[attr-defined]
         if isinstance(expr, ast.Attribute):
@@ -149,6 +141,27 @@ class ShapeFinder:
         if isinstance(expr, ast.Call):
             return self._call(expr, seen, d)
         return frozenset({OPAQUE})
+
+    def _name(self, name: str, depth: int) -> Shapes:
+        """Shapes of a name: itself (a leaf), opaque, or the shape of any value bound to it. Worked out
+        once per name; a name met again while its own shapes are being worked out counts as a leaf."""
+        if name in self._names:
+            return self._names[name]
+        if name in self._active:
+            return frozenset({("leaf", name, ()), OPAQUE})
+        self._active.add(name)
+        found: set[Shape] | None = {("leaf", name, ()), OPAQUE}
+        bound = self.returns.get(name[2:], ()) if name.startswith("()") else self.values.get(name, ())
+        for value in bound:
+            more = self.shapes(value, frozenset(), depth)
+            if more is None:
+                found = None
+                break
+            found |= more  # type: ignore[operator]
+        self._active.discard(name)
+        result = None if found is None else _capped(found)
+        self._names[name] = result
+        return result
 
     def _combine(self, parts: list[Shapes], build: object) -> Shapes:
         if any(p is None for p in parts):
@@ -197,13 +210,10 @@ class ShapeFinder:
         found: set[Shape] = {OPAQUE}
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
         if name is not None and name in self.functions:  # a module helper: the shapes of its returns
-            key = "()" + name
-            if key not in seen:
-                for value in self.returns.get(name, ()):
-                    more = self.shapes(value, seen | {key}, d)
-                    if more is None:
-                        return None
-                    found |= more
+            returned = self._name("()" + name, d)
+            if returned is None:
+                return None
+            found |= returned - {("leaf", "()" + name, ())}
         if isinstance(func, ast.Name) and func.id in _FORMATTERS and call.args:
             if args and args[0] is call.args[0]:
                 more = self.shapes(args[0], seen, d)

@@ -423,6 +423,19 @@ class EtcdServer:
         revoked = metric_sum(samples, "etcd_debugging_lease_revoked_total")
         return int(granted - revoked)
 
+    def settled(self, probe: str, quiet: float = 0.3, timeout: float = 5.0) -> int:
+        """A probe's value once it has held still for ``quiet`` seconds (bounded by ``timeout``): a
+        baseline taken while an earlier test's cancels are still draining would be off by them."""
+        deadline = time.monotonic() + timeout
+        value = getattr(self, probe)()
+        since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < quiet:
+            time.sleep(0.05)
+            now = getattr(self, probe)()
+            if now != value:
+                value, since = now, time.monotonic()
+        return int(value)
+
     def wait_for(self, probe: str, expected: int, timeout: float = 10.0) -> int:
         """Poll a probe method (e.g. "watchers") until it equals `expected`; return the last value."""
         deadline = time.monotonic() + timeout

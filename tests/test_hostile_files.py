@@ -31,7 +31,7 @@ DEPTH = 10_000
 def keylint(*args: str, timeout: float = 120, **kwargs: object) -> tuple[int, list[dict[str, object]], str]:
     proc = subprocess.run(
         [sys.executable, "-m", "keylint", "check", "--no-cache", "--output-format", "json", *args],
-        capture_output=True, text=True, timeout=timeout, **kwargs,  # type: ignore[call-overload]
+        capture_output=True, text=True, timeout=timeout, check=False, **kwargs,  # type: ignore[call-overload]
     )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode in (0, 1), (proc.returncode, proc.stderr)
@@ -107,7 +107,7 @@ def test_ten_thousand_nested_blocks_are_50_mb_and_rejected_by_size(tmp_path: Pat
         f"code = main(['check', '--no-cache', '-j', '1', '--output-format', 'json', '--max-file-size', '60000000', {str(big)!r}])\n"
         "sys.stderr.write(f'RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\nsys.exit(code)\n"
     )  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert "indentation" in json.loads(proc.stdout)[0]["message"]
     rss_kb = int(proc.stderr.rsplit("RSS ", 1)[1])
     assert rss_kb < 600_000, f"{rss_kb} kB for a 50 MB file the parser rejects at line 101"

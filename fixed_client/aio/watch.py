@@ -40,6 +40,42 @@ _TICK = object()  # the deadline timer's wake-up
 DRAIN_TIMEOUT = 1.0  # longest wait for the server to acknowledge a retiring stream's cancels
 
 
+class Created:
+    """Set once the watch is created (or failed); waited on with a budget by one coroutine.
+
+    A future and a timer handle: asyncio.wait_for on an Event costs an extra task and several loop
+    passes per watch, which with many concurrent creates delays the stream's next create request."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[bool] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        _resolve(self._waiter, True)
+
+    async def wait(self, budget: float) -> bool:
+        """True once set; False when ``budget`` seconds pass first."""
+        if self._set:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(budget, _resolve, waiter, False)
+        try:
+            created: bool = await waiter
+            return created
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[bool] | None, value: bool) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(value)
+
+
 class AsyncSink:
     """One watcher's inbox: event lists, its final error, wake-ups. A deque and at most one waiting
     future (lighter per message than asyncio.Queue); a cancelled ``take`` loses nothing."""
@@ -49,7 +85,7 @@ class AsyncSink:
     def __init__(self) -> None:
         self._items: deque[list[Event] | EtcdError | object] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self.created = asyncio.Event()
+        self.created = Created()
 
     def put(self, item: list[Event] | EtcdError | object) -> None:
         self._items.append(item)
@@ -314,13 +350,11 @@ class AsyncWatch:
         budget = self._create_budget
         if self._deadline is not None:
             budget = min(budget, max(0.0, self._deadline - time.monotonic()))
-        try:
-            await asyncio.wait_for(sink.created.wait(), budget)
-        except asyncio.TimeoutError:
-            if self._deadline is None or time.monotonic() < self._deadline:
-                self.close()
-                endpoints = self._shared.connection.settings.endpoints
-                raise EtcdConnectionError(endpoints, f"watch not created within {budget} s") from None
+        ready = await sink.created.wait(budget)
+        if not ready and (self._deadline is None or time.monotonic() < self._deadline):
+            self.close()
+            endpoints = self._shared.connection.settings.endpoints
+            raise EtcdConnectionError(endpoints, f"watch not created within {budget} s")
         return self
 
     def _arm_timer(self) -> None:

@@ -63,7 +63,7 @@ class Kind(Enum):
     ERROR = "error"  # final: the watcher is closed
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery(Generic[T]):
     kind: Kind
     sink: T
@@ -153,22 +153,23 @@ class WatchStreamCore(Generic[T]):
             return self._on_created(resp)
         if resp.canceled:
             return self._on_canceled(resp)
-        if resp.watch_id == BROADCAST_ID:
+        watch_id = resp.watch_id  # read once: each protobuf field access is a call
+        if watch_id == BROADCAST_ID:
             # A progress-request answer: on etcd 3.4 it is not ordered with pending events
             # (etcd#15220), so it never moves next_rev.
             return []
-        state = self._by_server_id.get(resp.watch_id)
+        state = self._by_server_id.get(watch_id)
         if state is None:
             return []  # a watcher already cancelled; its late events are dropped
+        events: Sequence[kv_pb2.Event] = resp.events
         if resp.fragment:
-            self._fragments.setdefault(resp.watch_id, []).extend(resp.events)
+            self._fragments.setdefault(watch_id, []).extend(events)
             return []
-        parts = self._fragments.pop(resp.watch_id, None)
-        if parts is not None:
-            parts.extend(resp.events)
-            events: Sequence[kv_pb2.Event] = parts
-        else:
-            events = resp.events
+        if self._fragments:
+            parts = self._fragments.pop(watch_id, None)
+            if parts is not None:
+                parts.extend(events)
+                events = parts
         if not events:
             # The watcher's own progress notification: ordered with its events.
             state.next_rev = max(state.next_rev, resp.header.revision + 1)

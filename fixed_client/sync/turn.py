@@ -3,8 +3,9 @@
 Handing each response from a reading thread to the consuming thread costs a thread wake-up per
 message (measured: about as much CPU again as grpcio's own receive). So a watcher's iterating thread
 takes the *turn* and reads the call itself while it iterates; the stream's owner thread reads only
-while no watcher has read for ``GRACE`` seconds (so watchers nobody iterates still get their events,
-``created`` answers and cancel acknowledgements). Whoever holds the turn applies each response to the
+once no watcher has read for ``GRACE`` seconds (so watchers nobody iterates still get their events,
+``created`` answers and cancel acknowledgements), and after each of its reads hands the turn to any
+watcher waiting for it. Whoever holds the turn applies each response to the
 core before releasing it, so responses are handled one at a time and in order. A reader that sees the
 call end stores the outcome; only the owner thread acts on it (reconnect, fail, restart).
 """
@@ -61,7 +62,7 @@ class ReadTurn:
                 if self._outcome is not None:
                     return self._outcome
                 wait = self._yield_until - time.monotonic()
-                if self._reader is None and not self._waiting and wait <= 0:
+                if self._reader is None and wait <= 0:
                     self._reader = OWNER
                     return None
                 # Polled, not notified: waking the owner on every watcher read is the cost avoided.
@@ -70,13 +71,19 @@ class ReadTurn:
     def release(self, outcome: object | None) -> None:
         """The reader is done with one response; ``outcome`` is set when the call ended."""
         with self._lock:
-            if self._reader is not OWNER or self._waiting:
-                self._yield_until = time.monotonic() + GRACE
+            by_owner = self._reader is OWNER
             self._reader = None
             if outcome is not None:
                 self._outcome = outcome
                 self._cv.notify_all()
-            self._wake_waiting()
+                self._wake_waiting()
+            elif by_owner and self._waiting:
+                # Hand the turn to the watchers waiting for it. (A watcher that reads keeps them
+                # waiting: their events reach them anyway, and waking them per response costs.)
+                self._yield_until = time.monotonic() + GRACE
+                self._wake_waiting()
+            elif not by_owner:
+                self._yield_until = time.monotonic() + GRACE
 
     def _wake_waiting(self) -> None:
         for waker in self._waiting:

@@ -141,8 +141,8 @@ def leaky(etcd: EtcdServer) -> Iterator[LeakyDriver]:
 
 @pytest.mark.timeout(150)
 def test_lock_churn_keeps_one_stream_while_the_leaky_watcher_grows(etcd: EtcdServer, leaky: LeakyDriver) -> None:
-    start_watchers = etcd.watchers()
-    start_streams = etcd.watch_streams()
+    start_watchers = etcd.settled("watchers")
+    start_streams = etcd.settled("watch_streams")
     start_leases = etcd.live_leases()
     outcomes: list[bool] = []
     samples: list[tuple[int, int]] = []

@@ -308,3 +308,80 @@ def test_async_missed_keepalives_tell_the_lock_holder(fresh_etcd: EtcdServer, pr
                 assert await asyncio.to_thread(wait_until, lambda: fresh_etcd.live_leases() == baseline, 10)
 
     run_async(body())
+
+
+@pytest.mark.timeout(200)
+def test_async_connected_cluster_member_stopped_and_restarted(etcd_cluster: EtcdCluster, prefix: str) -> None:
+    count = 1500
+
+    async def body() -> tuple[list[Event], int]:
+        members = etcd_cluster.members
+        events: list[Event] = []
+        async with AsyncClient(etcd_cluster.endpoints, timeout=2.0) as c:
+            start = await c.put(prefix + "start", "") + 1
+
+            async def watch() -> None:
+                async with c.watch(prefix, prefix=True, start_revision=start, timeout=150) as w:
+                    async for event in w:
+                        events.append(event)
+                        if event.key == (prefix + DONE).encode():
+                            return
+
+            task = asyncio.create_task(watch())
+
+            def streams_on(servers: list[EtcdServer]) -> list[EtcdServer]:
+                return [m for m in servers if m.watch_streams() > 0]
+
+            async def wait_for(predicate: Callable[[], bool], timeout: float) -> None:
+                assert await asyncio.to_thread(wait_until, predicate, timeout)
+
+            await wait_for(lambda: len(streams_on(members)) == 1, 10)
+            [connected] = await asyncio.to_thread(streams_on, members)
+            others = [m for m in members if m is not connected]
+            writer = Writer([m.endpoint for m in others], prefix, count)
+            writer.start()
+            try:
+                await wait_for(lambda: writer.written >= count // 5, 60)
+                await asyncio.to_thread(connected.stop)
+                await asyncio.sleep(1.0)  # down for a while: the client must move to another member
+                await wait_for(lambda: writer.written >= 3 * count // 5, 60)
+                await wait_for(lambda: len(streams_on(others)) == 1, 20)
+                await asyncio.to_thread(connected.start)
+                await asyncio.wait_for(task, 120)
+                await asyncio.to_thread(writer.join, 60)
+            finally:
+                writer.stop_at = 0.0
+            assert writer.error is None, writer.error
+            assert c.watcher_count() == 0
+        return events, start
+
+    events, start = run_async(body(), timeout=190)
+    check_exactly_once(events, start, count)
+
+
+@pytest.mark.timeout(90)
+def test_async_compaction_during_an_outage_raises_compacted(fresh_etcd: EtcdServer, prefix: str) -> None:
+    async def body() -> None:
+        with TcpProxy(fresh_etcd.endpoint) as proxy, Client([fresh_etcd.endpoint]) as direct:
+            async with AsyncClient([proxy.endpoint], timeout=2.0) as c:
+                start = direct.put(prefix + "start", "") + 1
+                got: list[Event] = []
+                latest = 0
+                with pytest.raises(CompactedError) as raised:
+                    async with c.watch(prefix, prefix=True, start_revision=start, timeout=60) as w:
+                        for i in range(10):
+                            direct.put(f"{prefix}{i}", str(i))
+                        async for event in w:
+                            got.append(event)
+                            if len(got) == 10:
+                                await asyncio.to_thread(proxy.close)
+                                for i in range(10, 60):
+                                    direct.put(f"{prefix}{i % 10}", str(i))
+                                latest = direct.put(prefix + "last", "x")
+                                direct.compact(latest)
+                                await asyncio.to_thread(proxy.reopen)
+                assert raised.value.compact_revision == latest
+                assert [e.value for e in got] == [str(i).encode() for i in range(10)]  # nothing lost before
+                assert c.watcher_count() == 0
+
+    run_async(body(), timeout=80)

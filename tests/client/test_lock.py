@@ -55,7 +55,7 @@ def test_contended_acquire_times_out_cleanly(etcd: EtcdServer, client: Client, p
     holder = client.lock(name, ttl=60)
     assert holder.acquire()
     baseline_leases = etcd.live_leases()
-    baseline_watchers = etcd.watchers()
+    baseline_watchers = etcd.settled("watchers")
     started = time.monotonic()
     assert client.lock(name, ttl=60).acquire(timeout=0) is False
     assert client.lock(name, ttl=60).acquire(timeout=0.5) is False

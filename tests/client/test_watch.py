@@ -134,7 +134,7 @@ def test_request_progress_keeps_every_watch_intact(client: Client, prefix: str) 
 
 
 def test_leaving_a_watch_cancels_it_on_the_server(etcd: EtcdServer, client: Client, prefix: str) -> None:
-    baseline = etcd.watchers()
+    baseline = etcd.settled("watchers")
     with client.watch(prefix, prefix=True) as w1, client.watch(prefix + "x") as w2:
         assert client.watcher_count() == 2 and client.watch_stream_count() == 1
         assert etcd.wait_for("watchers", baseline + 2) == baseline + 2
@@ -155,7 +155,7 @@ def test_one_watch_cancelled_the_other_keeps_going(client: Client, prefix: str) 
 
 
 def test_timeout_delivers_received_events_then_raises(etcd: EtcdServer, client: Client, prefix: str) -> None:
-    baseline = etcd.watchers()
+    baseline = etcd.settled("watchers")
     got: list[Event] = []
     started = time.monotonic()
     with pytest.raises(WatchTimeout) as raised:
@@ -210,7 +210,7 @@ def test_compacted_start_revision_raises_with_the_compact_revision(client: Clien
 
 
 def test_many_concurrent_watches_from_threads_share_one_stream(etcd: EtcdServer, client: Client, prefix: str) -> None:
-    baseline = etcd.watchers()
+    baseline = etcd.settled("watchers")
     results: dict[int, int] = {}
     ready = threading.Barrier(21)
 
@@ -245,7 +245,7 @@ def test_client_timeout_bounds_unary_calls_only(etcd: EtcdServer, prefix: str) -
 
 
 def test_close_with_open_watches_frees_the_server(etcd: EtcdServer, prefix: str) -> None:
-    baseline_watchers, baseline_streams = etcd.watchers(), etcd.watch_streams()
+    baseline_watchers, baseline_streams = etcd.settled("watchers"), etcd.settled("watch_streams")
     c = Client([etcd.endpoint])
     w1 = c.watch(prefix + "a")
     w2 = c.watch(prefix + "b", metadata=[("x-team", "red")])

@@ -91,7 +91,7 @@ def test_progress_notify_moves_revision(etcd: EtcdServer, prefix: str) -> None:
 
 def test_cancel_returns_server_watchers_to_baseline(etcd: EtcdServer, prefix: str) -> None:
     async def body() -> None:
-        baseline = etcd.watchers()
+        baseline = etcd.settled("watchers")
         async with AsyncClient([etcd.endpoint]) as c:
             async with c.watch(prefix + "a"), c.watch(prefix + "b"):
                 assert c.watcher_count() == 2 and c.watch_stream_count() == 1
@@ -104,7 +104,7 @@ def test_cancel_returns_server_watchers_to_baseline(etcd: EtcdServer, prefix: st
 
 def test_timeout_delivers_then_raises(etcd: EtcdServer, prefix: str) -> None:
     async def body() -> None:
-        baseline = etcd.watchers()
+        baseline = etcd.settled("watchers")
         async with AsyncClient([etcd.endpoint]) as c:
             got: list[Event] = []
             with pytest.raises(WatchTimeout) as raised:
