@@ -85,6 +85,24 @@ EXTRA_SINK_METHODS = frozenset("execute executemany blob get_blob Object put_obj
 NORMALISERS = frozenset(
     "lower upper casefold strip lstrip rstrip title capitalize normcase normpath abspath realpath normalize".split()
 )
+# Calls and attributes a value passes through and still counts (keep-lists: a rule's own copy is added
+# to these; the narrowing lists BUCKET_CALLS, COARSE_METHODS, BOUNDING_* are only ever read from it).
+PROPAGATE_TIME = frozenset(
+    """str repr format int float hash abs bytes tuple list decimal.Decimal json.dumps pickle.dumps hashlib.md5
+    hashlib.sha1 hashlib.sha256 hashlib.blake2b zlib.crc32 base64.b64encode time.strftime time.localtime
+    time.gmtime datetime.datetime.fromtimestamp datetime.datetime.utcfromtimestamp time.ctime time.asctime""".split()
+)
+FINE_ATTRS = frozenset({"microsecond", "second", "nanosecond", "minute", "timestamp"})
+KEEPS_ID = frozenset({"str", "repr", "hex", "format", "int", "oct"})
+CARRIES = frozenset(
+    """str repr format hex oct abs int bytes zlib.crc32 zlib.adler32 struct.pack base64.b64encode
+    base64.urlsafe_b64encode base64.b32encode""".split()
+)
+DIGESTS = frozenset(
+    """hash str bytes repr format zlib.crc32 zlib.adler32 base64.b64encode base64.urlsafe_b64encode binascii.hexlify
+    uuid.uuid3 uuid.uuid5""".split()
+)
+DIGEST_METHODS = frozenset({"encode", "hexdigest", "digest"})
 _SET_METHODS = frozenset({"union", "intersection", "difference", "symmetric_difference"})
 _KEEP_SET_METHODS = frozenset({"copy", "keys", "values", "items"})
 _SET_TYPES = frozenset({"set", "frozenset", "Set", "FrozenSet", "AbstractSet", "MutableSet"})
@@ -102,12 +120,23 @@ _TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table ->
         "CACHE_DECORATOR_NAMES": ("CACHE_DECORATORS", True), "CLIENT_METHODS": ("CLIENT_METHODS", False),
     },
     "keylint.keyflow.sinks": {"MAPPING_METHODS": ("MAPPING_METHODS", False), "FILENAME_CALLS": ("_FILENAME_CALLS", True)},
-    "keylint.rules.kl301_address_repr": {"ADDRESS_FACTORIES": ("_ADDRESS_FACTORIES", False)},
-    "keylint.rules.kl401_salted_hash": {"EXTRA_SINK_METHODS": ("_SQL_METHODS", False), "EXTRA_SINK_METHODS+": ("_OBJECT_STORE_METHODS", False)},
-    "keylint.rules.kl501_order_dependent": {"DUMPERS": ("_DUMPERS", False)},
+    "keylint.keyflow.timeflow": {  # BUCKET_CALLS / COARSE_METHODS only narrow: never copied here
+        "PROPAGATE_TIME": ("_PROPAGATE", False), "FINE_ATTRS": ("_FINE_ATTRS", False),
+        "BUCKET_CALLS": ("_BUCKET_CALLS", False), "COARSE_METHODS": ("_COARSE_METHODS", False),
+    },
+    "keylint.rules.kl301_address_repr": {"ADDRESS_FACTORIES": ("_ADDRESS_FACTORIES", False), "DIGESTS": ("_DIGESTS", False)},
+    "keylint.rules.kl302_id_key": {"KEEPS_ID": ("_KEEPS_ID", False)},
+    "keylint.rules.kl401_salted_hash": {
+        "EXTRA_SINK_METHODS": ("_SQL_METHODS", False), "EXTRA_SINK_METHODS+": ("_OBJECT_STORE_METHODS", False),
+        "CARRIES": ("_CARRIES", False),
+    },
+    "keylint.rules.kl501_order_dependent": {
+        "DUMPERS": ("_DUMPERS", False), "DIGESTS+": ("_DIGESTS", False), "DIGEST_METHODS": ("_DIGEST_METHODS", False),
+    },
     "keylint.rules.kl601_per_call_value": {
         "PER_CALL_FUNCTIONS": ("UNIQUE_CALLS", False), "PER_CALL_FUNCTIONS+": ("RANGED_CALLS", False),
         "PER_CALL_FUNCTIONS++": ("PROCESS_CALLS", False),
+        "BOUNDING_CALLS": ("_BOUNDING_CALLS", False), "BOUNDING_OPS": ("_BOUNDING_OPS", False),
     },
     "keylint.rules.kl701_method_cache": {"CACHE_DECORATOR_NAMES+": ("_METHOD_CACHES", True)},
     "keylint.rules.kl801_write_delete_mismatch": {"NORMALISERS": ("_NORMALISERS", True)},
@@ -317,6 +346,7 @@ class _Screen:
         self.unordered = bit("KL501") << _RAW_SHIFT
         self.per_call = bit("KL601")
         self.configured = self.sink_mask if (settings.sources or settings.sinks) else 0
+        self._masks()
         self.source_names = _glob_regex(s.name for s in settings.sources if s.name)
         self.source_functions = {s.function.rsplit(".", 1)[-1] for s in settings.sources if s.function}
         self.source_types = {s.type.rsplit(".", 1)[-1] for s in settings.sources if s.type}
@@ -340,14 +370,22 @@ class _Screen:
         self.fn_names: dict[int, str] = {}
         self.first_param: dict[int, str] = {}  # method scope -> its `self`
         self._fn = -1
+        self._scope_now = MODULE
         self.class_of: dict[int, str] = {}  # class-body scope -> class name
         self.class_raw: dict[str, int] = {}  # class name -> raw bits of its instances
         self.class_bases: dict[str, list[str | None]] = {}
         self.calls: list[tuple[str, list[ast.expr], int]] = []
+        self.call_nodes: list[tuple[ast.Call, int]] = []
+        self.positional: dict[int, list[str]] = {}  # function scope -> positional parameters in order
+        self.varargs: dict[int, str] = {}
+        self.varkw: dict[int, str] = {}
+        self.class_inits: dict[str, list[int]] = {}  # class name -> its __init__ scopes
         self.annotated: list[tuple[Var, set[str]]] = []  # (var, annotation names)
-        self.values: dict[str, list[ast.expr]] = {}  # name -> assigned expressions (KL801 shapes)
+        self.values: dict[tuple[int, str], list[ast.expr]] = {}  # (scope, name) -> bound expressions (KL801)
+        self.scope_returns: dict[int, list[ast.expr]] = {}
+        self.defaults: dict[tuple[int, str], tuple[ast.expr, int]] = {}
         self.returns: dict[str, list[ast.expr]] = {}  # function name -> returned expressions
-        self.mappings: dict[str, list[tuple[bool, ast.expr]]] = {}  # container -> (is_write, key)
+        self.mappings: dict[str, list[tuple[bool, ast.expr, int]]] = {}  # container -> (is_write, key, scope)
         self.method_cache = False
         self._name_memo: dict[str, int] = {}
 
@@ -457,6 +495,11 @@ class _Screen:
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, outer: int, inner: int, in_class: bool) -> None:
         args = _all_args(node.args)
         self.params[inner] = [a.arg for a in args]
+        self.positional[inner] = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+        if node.args.vararg is not None:
+            self.varargs[inner] = node.args.vararg.arg
+        if node.args.kwarg is not None:
+            self.varkw[inner] = node.args.kwarg.arg
         if isinstance(node, ast.Lambda):
             return
         self.def_names.add(node.name)
@@ -470,6 +513,8 @@ class _Screen:
             self.cached_functions.add(node.name)
             if in_class:
                 self.method_cache = True
+        if in_class and node.name == "__init__" and outer in self.class_of:
+            self.class_inits.setdefault(self.class_of[outer], []).append(inner)
         if in_class and args and "staticmethod" not in decorators:
             self.first_param[inner] = args[0].arg
             self.equations.append(((inner, args[0].arg), _RawObject(self.class_of.get(outer, "")), inner))
@@ -481,12 +526,19 @@ class _Screen:
         for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
             for arg in args:
                 self.equations.append(((inner, arg.arg), default, outer))
+        positional = [*node.args.posonlyargs, *node.args.args]
+        for arg, default in zip(positional[len(positional) - len(node.args.defaults):], node.args.defaults):
+            self.defaults[(inner, arg.arg)] = (default, outer)
+        for arg, kw_default in zip(node.args.kwonlyargs, node.args.kw_defaults):
+            if kw_default is not None:
+                self.defaults[(inner, arg.arg)] = (kw_default, outer)
         if node.args.kwarg is not None:
             self.equations.append(((inner, node.args.kwarg.arg), _UNORDERED, inner))
 
     def _statement(self, node: ast.AST, scope: int, fn: int, in_class: bool) -> None:
         kind = type(node)
         self._fn = fn
+        self._scope_now = scope
         if kind is ast.Assign:
             assert isinstance(node, ast.Assign)
             for target in node.targets:
@@ -520,6 +572,7 @@ class _Screen:
             if node.value is not None and fn >= 0:
                 self.equations.append((f"r:{fn}", node.value, scope))
                 self.returns.setdefault(self.fn_names.get(fn, ""), []).append(node.value)
+                self.scope_returns.setdefault(fn, []).append(node.value)
         elif kind is ast.Import or kind is ast.ImportFrom:
             self._import(node)  # type: ignore[arg-type]
         elif kind is ast.Subscript:
@@ -542,6 +595,7 @@ class _Screen:
             return
         values = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
         self.calls.append((name, values, scope))
+        self.call_nodes.append((node, scope))
         method = isinstance(node.func, ast.Attribute)
         if (
             (method and (name in self.t["MAPPING_METHODS"] or name in self.t["CLIENT_METHODS"] or name in self.t["EXTRA_SINK_METHODS"]
@@ -557,7 +611,7 @@ class _Screen:
         for var in self._target_vars(target, scope, in_class):
             self.equations.append((var, value, scope))
             if isinstance(var, tuple):
-                self.values.setdefault(var[1], []).append(value)
+                self.values.setdefault(var, []).append(value)
 
     def _target_vars(self, target: ast.expr, scope: int, in_class: bool) -> list[Var]:
         """Variables a binding target writes: (scope, name) for names (class-body names are attributes
@@ -603,7 +657,7 @@ class _Screen:
             label = "a:" + container.attr
         else:
             return
-        self.mappings.setdefault(label, []).append((write, key))
+        self.mappings.setdefault(label, []).append((write, key, self._scope_now))
 
     # ---- seeding sources ----------------------------------------------------------------------
     def _seed(self) -> None:
@@ -638,11 +692,27 @@ class _Screen:
                 self.var[var] = self.var.get(var, 0) | bits
             if names & _SET_TYPES:
                 self.var[var] = self.var.get(var, 0) | self.unordered
-        for name, values, scope in self.calls:  # every call site binds every parameter of that name
-            owners = [*self.functions.get(name, ()), *(self.functions.get("__init__", ()) if name in self.class_names else ())]
-            for owner in owners:
-                for param in self.params[owner]:
-                    self.equations.extend(((owner, param), value, scope) for value in values)
+        for call, scope in self.call_nodes:  # a call binds its arguments to the parameters of that name
+            name = _last(call.func)
+            method_call = isinstance(call.func, ast.Attribute)
+            owners = [(o, (0, 1) if method_call and o in self.first_param else (0,)) for o in self.functions.get(name or "", ())]
+            owners += [(o, (1,)) for o in self.class_inits.get(name or "", ())]
+            for owner, shifts in owners:
+                params = self.params[owner]
+                positional = self.positional[owner]
+                for index, arg in enumerate(call.args):
+                    if isinstance(arg, ast.Starred):  # *args: any parameter
+                        self.equations.extend(((owner, p), arg.value, scope) for p in params)
+                        continue
+                    for shift in shifts:
+                        target = positional[index + shift] if index + shift < len(positional) else self.varargs.get(owner)
+                        if target is not None:
+                            self.equations.append(((owner, target), arg, scope))
+                for keyword in call.keywords:
+                    targets = params if keyword.arg is None or keyword.arg not in params else [keyword.arg]
+                    if keyword.arg is not None and keyword.arg not in params and owner in self.varkw:
+                        targets = [self.varkw[owner]]
+                    self.equations.extend(((owner, p), keyword.value, scope) for p in targets)
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _quals(self, expr: ast.expr) -> set[str]:
@@ -672,6 +742,19 @@ class _Screen:
             self._name_memo[name] = value
         return value
 
+    # What survives each kind of derivation (the rules' path checks, coarsened):
+    #   call argument  KL101 (already text), KL601; clocks/ids/hashes/orderings only through the
+    #                  calls each rule lets through (PROPAGATE_TIME, KEEPS_ID, CARRIES, DIGESTS), all
+    #                  through a module helper
+    #   method         receiver: + clocks, hashes (+ orderings and addresses through DIGEST_METHODS)
+    #   operator       all but ids, orderings and addresses; `//` ends clocks, bounding ops end KL601
+    #   attribute      of the value: + ids, hashes, orderings (+ clocks through FINE_ATTRS)
+    #   subscript      its container: KL101, KL601
+    def _masks(self) -> None:
+        self.keep_always = self.context_raw >> _RAW_SHIFT | self.per_call | self.configured
+        self.time_bits = self.clock | self.deadline
+        self.address_hot = self.address_raw >> _RAW_SHIFT
+
     def eval(self, node: ast.expr, scope: int, depth: int = 0) -> int:
         if depth > 60:
             return self.sink_mask | (self.sink_mask << _RAW_SHIFT)  # too deep to follow: assume the worst
@@ -688,16 +771,20 @@ class _Screen:
             if name in self.def_names:
                 value |= self.address_raw
             return value
-        if kind is _Element:  # an item of an iterable: not itself a set, but still the same objects
-            return self.eval(node.value, scope, depth + 1) & ~self.unordered  # type: ignore[attr-defined]
+        d = depth + 1
+        if kind is _Element:  # an item of an iterable: not itself a set, and an ordering ends here
+            return self.eval(node.value, scope, d) & ~(self.unordered | self.order_hot)  # type: ignore[attr-defined]
         if kind is _RawObject:
             return self.class_raw.get(node.cls, self.object_raw)  # type: ignore[attr-defined]
         if kind is _Unordered:
             return self.unordered
-        d = depth + 1
         if kind is ast.Attribute:
             assert isinstance(node, ast.Attribute)
-            return self.var.get("a:" + node.attr, 0) | self._name_source(node.attr) | (self.eval(node.value, scope, d) & _HOT)
+            member = self.keep_always | self.id_hot | self.hash_hot | self.order_hot
+            if node.attr in self.t["FINE_ATTRS"]:
+                member |= self.time_bits
+            receiver = self.eval(node.value, scope, d) & _HOT & member
+            return self.var.get("a:" + node.attr, 0) | self._name_source(node.attr) | receiver
         if kind is ast.Call:
             assert isinstance(node, ast.Call)
             return self._eval_call(node, scope, d)
@@ -706,19 +793,28 @@ class _Screen:
             return _to_hot(sum_or(self.eval(v, scope, d) for v in node.values))
         if kind is ast.FormattedValue:
             assert isinstance(node, ast.FormattedValue)
-            spec = self.eval(node.format_spec, scope, d) if node.format_spec is not None else 0
-            return _to_hot(self.eval(node.value, scope, d) | spec)
+            return _to_hot(self.eval(node.value, scope, d))
         if kind is ast.BinOp:
             assert isinstance(node, ast.BinOp)
             both = self.eval(node.left, scope, d) | self.eval(node.right, scope, d)
             op = type(node.op)
             if op is ast.Add:
                 return both
-            if op is ast.Mod:
-                return _to_hot(both)
+            left = node.left
+            if op is ast.Mod and isinstance(left, (ast.Constant, ast.JoinedStr)) and not isinstance(getattr(left, "value", ""), (int, float, complex)):
+                return _to_hot(both)  # `"..." % x`: x's text
+            keep = _HOT & ~(self.id_hot | self.order_hot | self.address_hot)
+            if _OP_SYMBOLS.get(op) in self.t.get("BOUNDING_OPS", ()):
+                keep &= ~self.per_call
+            if op is ast.FloorDiv:
+                keep &= ~self.time_bits
+            found = both & keep
             if op in _SET_OPS:
-                return (both & _HOT) | (both & self.unordered)
-            return both & _HOT
+                found |= both & self.unordered
+            return found
+        if kind is ast.UnaryOp:
+            assert isinstance(node, ast.UnaryOp)
+            return self.eval(node.operand, scope, d) & _HOT & ~(self.id_hot | self.order_hot | self.address_hot)
         if kind in _PLAIN_SEQUENCES:
             return sum_or(self.eval(e, scope, d) for e in node.elts)  # type: ignore[attr-defined]
         if kind is ast.Set:
@@ -731,7 +827,7 @@ class _Screen:
             return self.eval(node.value, scope, d)  # type: ignore[attr-defined]
         if kind is ast.IfExp:
             assert isinstance(node, ast.IfExp)
-            return self.eval(node.body, scope, d) | self.eval(node.orelse, scope, d) | (self.eval(node.test, scope, d) & _HOT)
+            return self.eval(node.body, scope, d) | self.eval(node.orelse, scope, d)
         if kind is ast.BoolOp:
             assert isinstance(node, ast.BoolOp)
             return sum_or(self.eval(v, scope, d) for v in node.values)
@@ -741,42 +837,72 @@ class _Screen:
             parts: list[ast.expr] = [node.elt] if kind is not ast.DictComp else [node.key, node.value]  # type: ignore[attr-defined]
             value = sum_or(self.eval(p, scope, d) for p in parts)
             for generator in node.generators:  # type: ignore[attr-defined]
-                iterated = self.eval(generator.iter, scope, d)
-                value |= (iterated & (_HOT | self.unordered)) | (sum_or(self.eval(e, scope, d) for e in generator.ifs) & _HOT)
+                value |= self.eval(generator.iter, scope, d) & self.unordered  # the iteration order
             return value | (self.unordered if kind is ast.SetComp else 0)
-        # Subscript, UnaryOp, Compare, Slice, Yield, ...: derived values keep only hot bits
-        return sum_or(self.eval(c, scope, d) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)) & _HOT
+        if kind is ast.Subscript:
+            assert isinstance(node, ast.Subscript)
+            return self.eval(node.value, scope, d) & self.keep_always
+        return 0  # comparisons, slices, yields...: keyflow follows nothing through them
 
     def _eval_call(self, node: ast.Call, scope: int, d: int) -> int:
         func = node.func
         name = _last(func)
         args = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
         values = sum_or(self.eval(a, scope, d) for a in args)
-        result = values & _HOT
+        quals = self._quals(func) if name is not None else set()
+        helper = name is not None and name in self.functions
+        t = self.t
+        if helper:
+            keep = _HOT  # a module helper: its parameters are bound, its returns are the value
+        else:
+            keep = self.keep_always
+            if quals & t["PROPAGATE_TIME"]:
+                keep |= self.time_bits
+            if quals & t["KEEPS_ID"]:
+                keep |= self.id_hot
+            hashlib = any(q.startswith("hashlib.") for q in quals)
+            if quals & t["CARRIES"] or hashlib:
+                keep |= self.hash_hot
+            if quals & t["DIGESTS"] or hashlib:
+                keep |= self.order_hot | self.address_hot
+            if quals & t.get("BOUNDING_CALLS", frozenset()):
+                keep &= ~self.per_call
+            if quals & t.get("BUCKET_CALLS", frozenset()):
+                keep &= ~self.time_bits
+        result = values & keep
         receiver = 0
         if isinstance(func, ast.Attribute):
             receiver = self.eval(func.value, scope, d)
-            result |= receiver & _HOT
+            method_keep = self.keep_always | self.time_bits | self.hash_hot
+            if name in t.get("COARSE_METHODS", ()):
+                method_keep &= ~self.time_bits
+            if name in t["DIGEST_METHODS"]:
+                method_keep |= self.order_hot | self.address_hot
+            as_method = (values & self.keep_always) | (receiver & _HOT & method_keep)
+            dotted = _dotted(func)
+            if dotted is not None and dotted.split(".", 1)[0] in self.aliases:
+                result |= as_method  # `module.function(...)` (or a value shadowing the import)
+            else:
+                result = as_method | (result if helper else 0)
         elif not isinstance(func, ast.Name):
-            result |= self.eval(func, scope, d) & _HOT
+            result |= self.eval(func, scope, d) & self.keep_always
         if name is None:
             return result
-        quals = self._quals(func)
-        if quals & self.t["CLOCK_FUNCTIONS"] or (name == "time" and not args and isinstance(func, ast.Attribute)):
+        if quals & t["CLOCK_FUNCTIONS"] or (name == "time" and not args and isinstance(func, ast.Attribute)):
             result |= self.clock
-        if name in self.t["DEADLINE_CALLS"] and not args:
+        if name in t["DEADLINE_CALLS"] and not args:
             result |= self.deadline
-        if quals & self.t["PER_CALL_FUNCTIONS"]:
+        if quals & t["PER_CALL_FUNCTIONS"]:
             result |= self.per_call
-        if quals & self.t["DUMPERS"]:
-            result |= self.order_hot | _to_hot(values)
-        if quals & self.t["CONTEXT_FACTORIES"] or (isinstance(func, ast.Attribute) and name in self.t["CONTEXT_METHODS"]):
+        if quals & t["DUMPERS"]:
+            result |= self.order_hot | (values & self.unordered and self.order_hot)
+        if quals & t["CONTEXT_FACTORIES"] or (isinstance(func, ast.Attribute) and name in t["CONTEXT_METHODS"]):
             result |= self.context_raw
-        if quals & self.t["ADDRESS_FACTORIES"]:
+        if quals & t["ADDRESS_FACTORIES"]:
             result |= self.address_raw
         if name in self.class_names:
             result |= self.class_raw[name]
-        if name in self.t["CONTEXT_TYPE_NAMES"] or name in self.source_types:
+        if name in CONTEXT_TYPE_NAMES or name in self.source_types or name in t["CONTEXT_TYPE_NAMES"]:
             result |= self.context_raw
         if name in self.source_functions:
             result |= self.configured
@@ -800,8 +926,8 @@ class _Screen:
         else:
             if name == "format":
                 result |= _to_hot(values | receiver)
-            elif name == "join":
-                result |= values | _to_hot(values & self.unordered)
+            elif name == "join":  # the items reach the text (an ordering of them is the source)
+                result |= (values & ~self.order_hot) | _to_hot(values & self.unordered)
             elif name in _SET_METHODS:
                 result |= self.unordered
             elif name in _KEEP_SET_METHODS:
@@ -817,8 +943,8 @@ class _Screen:
         for label, uses in self.mappings.items():
             if label.startswith("n:") and label[2:] not in module_names:
                 continue  # a local container has no identity beyond one call
-            reads = [key for write, key in uses if not write]
-            writes = [key for write, key in uses if write]
+            reads = [(key, scope) for write, key, scope in uses if not write]
+            writes = [(key, scope) for write, key, scope in uses if write]
             if reads and writes:
                 candidates.append((writes, reads))
         if not candidates:
@@ -827,12 +953,8 @@ class _Screen:
             return True
         from keylint.screen_shapes import ShapeFinder, could_mismatch
 
-        values = {name: list(exprs) for name, exprs in self.values.items()}
-        for name, args, _ in self.calls:  # parameters take the shapes of every call site's arguments
-            for owner in self.functions.get(name, ()):
-                for param in self.params[owner]:
-                    values.setdefault(param, []).extend(args)
-        finder = ShapeFinder(text, values, self.returns, set(self.functions), self.aliases)
+        finder = ShapeFinder(text, self.values, self.params, self.first_param, self._chain, self.globals,
+                             self.functions, self.scope_returns, self.defaults, self.aliases)
         return any(could_mismatch(finder, writes, reads) for writes, reads in candidates)
 
 
@@ -884,6 +1006,7 @@ _BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.
 _PLAIN_SEQUENCES = (ast.Tuple, ast.List)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
+_OP_SYMBOLS = {ast.Mod: "%", ast.FloorDiv: "//", ast.BitAnd: "&", ast.RShift: ">>", ast.LShift: "<<"}
 
 
 def sum_or(values: Iterable[int]) -> int:

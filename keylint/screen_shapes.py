@@ -85,38 +85,57 @@ def _flatten_concat(parts: Iterable[Shape]) -> Shape:
     return _text(template, tuple(found))
 
 
+Env = dict[str, Shapes]
+
+
 class ShapeFinder:
-    """Possible shapes of key expressions in one module. `values`: every expression bound to a name
-    (assignments, loop targets, call-site arguments for parameters); `returns`: returned expressions
-    per function name; `aliases`: import-bound names."""
+    """Possible shapes of key expressions in one module, resolving names by scope as keyflow does.
 
-    def __init__(self, text: str, values: dict[str, list[ast.expr]], returns: dict[str, list[ast.expr]],
-                 functions: set[str], aliases: dict[str, set[str]]) -> None:
+    `scope_values[(scope, name)]`: expressions bound to a name in a scope (assignments, loop targets);
+    `params[scope]`: a function's parameters in order; `self_params[scope]`: a method's `self`;
+    `chain(scope)`: the scopes a name read there may come from; `global_names[scope]`: `global` names;
+    `functions[name]`: scopes of the functions so named; `returns[scope]`: their returned expressions;
+    `defaults[(scope, name)]`: default values; `aliases`: import-bound names."""
+
+    def __init__(self, text: str, scope_values: dict[tuple[int, str], list[ast.expr]], params: dict[int, list[str]],
+                 self_params: dict[int, str], chain: object, global_names: dict[int, set[str]],
+                 functions: dict[str, list[int]], returns: dict[int, list[ast.expr]],
+                 defaults: dict[tuple[int, str], tuple[ast.expr, int]], aliases: dict[str, set[str]]) -> None:
         self.text = text
-        self.values = values
-        self.returns = returns
+        self.scope_values = scope_values
+        self.params = params
+        self.self_params = self_params
+        self.chain = chain
+        self.global_names = global_names
         self.functions = functions
+        self.returns = returns
+        self.defaults = defaults
         self.aliases = aliases
-        self._memo: dict[int, Shapes] = {}
-        self._names: dict[str, Shapes] = {}
-        self._active: set[str] = set()
+        self._memo: dict[tuple[int, int], Shapes] = {}
+        self._names: dict[tuple[int, str], Shapes] = {}
+        self._active: set[object] = set()
 
-    def shapes(self, expr: ast.expr, seen: frozenset[str] = frozenset(), depth: int = 0) -> Shapes:
+    def shapes(self, expr: ast.expr, scope: int, env: Env | None = None, depth: int = 0) -> Shapes:
         if depth > 24:
             return None
-        key = id(expr)
+        if env is not None:
+            return self._shapes(expr, scope, env, depth)
+        key = (id(expr), scope)
         if key not in self._memo:
-            self._memo[key] = self._shapes(expr, seen, depth)
+            self._memo[key] = self._shapes(expr, scope, None, depth)
         return self._memo[key]
 
-    def _shapes(self, expr: ast.expr, seen: frozenset[str], depth: int) -> Shapes:
+    def _shapes(self, expr: ast.expr, scope: int, env: Env | None, depth: int) -> Shapes:
         d = depth + 1
         if isinstance(expr, ast.Name):
             if expr.id in ("None", "True", "False"):
                 return frozenset({("lit", expr.id, ())})
-            return self._name(expr.id, d)
+            if env is not None and expr.id in env:
+                bound = env[expr.id]
+                return None if bound is None else frozenset(("leaf", expr.id, ()) if s == OPAQUE else s for s in bound)
+            return self._name(expr.id, scope, d)
         if type(expr).__name__ == "_Element":
-            return self.shapes(expr.value, seen, d)  # type: ignore[attr-defined]
+            return self.shapes(expr.value, scope, env, d)  # type: ignore[attr-defined]
         if isinstance(expr, ast.Attribute):
             return frozenset({("leaf", expr.attr, ()), OPAQUE})
         if isinstance(expr, ast.Constant):
@@ -127,40 +146,57 @@ class ShapeFinder:
             segment = ast.get_source_segment(self.text, expr)
             return frozenset({("lit", segment, ())}) if segment is not None else None
         if isinstance(expr, ast.JoinedStr):
-            return self._fstring(expr, seen, d)
+            return self._fstring(expr, scope, env, d)
         if isinstance(expr, ast.Tuple):
             if len(expr.elts) > FANOUT:
                 return None
-            return self._combine([self.shapes(e, seen, d) for e in expr.elts], lambda parts: ("tuple", "", parts))
+            return self._combine([self.shapes(e, scope, env, d) for e in expr.elts], lambda parts: ("tuple", "", parts))
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod):
-            return self._percent(expr, seen, d)
+            return self._percent(expr, scope, env, d)
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
             def concat(parts: tuple[Shape, ...]) -> Shape:
                 return _flatten_concat(parts) if any(p[0] in ("lit", "text") for p in parts) else OPAQUE
-            return self._combine([self.shapes(expr.left, seen, d), self.shapes(expr.right, seen, d)], concat)
+            return self._combine([self.shapes(expr.left, scope, env, d), self.shapes(expr.right, scope, env, d)], concat)
         if isinstance(expr, ast.Call):
-            return self._call(expr, seen, d)
+            return self._call(expr, scope, env, d)
         return frozenset({OPAQUE})
 
-    def _name(self, name: str, depth: int) -> Shapes:
-        """Shapes of a name: itself (a leaf), opaque, or the shape of any value bound to it. Worked out
-        once per name; a name met again while its own shapes are being worked out counts as a leaf."""
-        if name in self._names:
-            return self._names[name]
-        if name in self._active:
+    def _owner(self, name: str, scope: int) -> int | None:
+        if name in self.global_names.get(scope, ()):
+            return 0
+        for owner in self.chain(scope):  # type: ignore[operator]
+            if (owner, name) in self.scope_values or name in self.params.get(owner, ()):
+                return owner  # type: ignore[no-any-return]
+        return None
+
+    def _name(self, name: str, scope: int, depth: int) -> Shapes:
+        """A name's shapes as keyflow's `shape_of` gives them: a parameter is a leaf; one binding gives
+        its shape (a leaf when opaque); several give any of theirs, or opaque."""
+        owner = self._owner(name, scope)
+        if owner is None:
+            return frozenset({("leaf", name, ()), OPAQUE})  # a builtin or an unknown name
+        key = (owner, name)
+        if key in self._names:
+            return self._names[key]
+        if key in self._active:
             return frozenset({("leaf", name, ()), OPAQUE})
-        self._active.add(name)
-        found: set[Shape] | None = {("leaf", name, ()), OPAQUE}
-        bound = self.returns.get(name[2:], ()) if name.startswith("()") else self.values.get(name, ())
-        for value in bound:
-            more = self.shapes(value, frozenset(), depth)
-            if more is None:
-                found = None
-                break
-            found |= more  # type: ignore[operator]
-        self._active.discard(name)
-        result = None if found is None else _capped(found)
-        self._names[name] = result
+        self._active.add(key)
+        found: set[Shape] = {("leaf", name, ())}
+        values = self.scope_values.get(key, [])
+        result: Shapes
+        shapes = [self.shapes(v, owner, None, depth) for v in values]
+        if any(s is None for s in shapes):
+            result = None
+        else:
+            for more in shapes:
+                found |= {("leaf", name, ()) if s == OPAQUE else s for s in more}  # type: ignore[union-attr]
+            if len(values) > 1 or name in self.params.get(owner, ()):
+                found.add(OPAQUE)
+            if self.self_params.get(owner) == name:
+                found.add(OPAQUE)
+            result = _capped(found)
+        self._active.discard(key)
+        self._names[key] = result
         return result
 
     def _combine(self, parts: list[Shapes], build: object) -> Shapes:
@@ -173,7 +209,7 @@ class ShapeFinder:
             return None
         return frozenset(build(tuple(c)) for c in product(*parts))  # type: ignore[arg-type, operator]
 
-    def _fstring(self, expr: ast.JoinedStr, seen: frozenset[str], d: int) -> Shapes:
+    def _fstring(self, expr: ast.JoinedStr, scope: int, env: Env | None, d: int) -> Shapes:
         source = ast.get_source_segment(self.text, expr)
         if source is None or "\\" in source or "{{" in source or "}}" in source:
             return None  # libcst keeps the raw text of the literal parts: not reproducible here
@@ -184,49 +220,79 @@ class ShapeFinder:
                 template += value.value
             elif isinstance(value, ast.FormattedValue):
                 template += "{}"
-                parts.append(self.shapes(value.value, seen, d))
+                parts.append(self.shapes(value.value, scope, env, d))
             else:
                 return None
         return self._combine(parts, lambda found: _text(template, found))
 
-    def _percent(self, expr: ast.BinOp, seen: frozenset[str], d: int) -> Shapes:
+    def _percent(self, expr: ast.BinOp, scope: int, env: Env | None, d: int) -> Shapes:
         left = expr.left
-        if isinstance(left, ast.JoinedStr):
-            return frozenset({OPAQUE})
-        if not (isinstance(left, ast.Constant) and isinstance(left.value, (str, bytes))):
-            return frozenset({OPAQUE})  # a `%` between non-strings: arithmetic
-        if not isinstance(left.value, str):
-            return frozenset({OPAQUE})
+        if not (isinstance(left, ast.Constant) and isinstance(left.value, str)):
+            return frozenset({OPAQUE})  # an f-string template, or arithmetic
         right = expr.right
         items = list(right.elts) if isinstance(right, ast.Tuple) else [v for v in right.values] if isinstance(right, ast.Dict) else [right]
         if len(items) > FANOUT:
             return None
         template = _PERCENT.sub(lambda m: "%" if m.group() == "%%" else "{}", left.value)
-        return self._combine([self.shapes(i, seen, d) for i in items], lambda found: _text(template, found))
+        return self._combine([self.shapes(i, scope, env, d) for i in items], lambda found: _text(template, found))
 
-    def _call(self, call: ast.Call, seen: frozenset[str], d: int) -> Shapes:
+    def _helper(self, call: ast.Call, name: str, scope: int, env: Env | None, d: int) -> Shapes:
+        """A call of a module function: the shapes of its returns, its parameters bound to this call's
+        arguments (as keyflow binds them)."""
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            return None
+        found: set[Shape] = {OPAQUE}
+        for owner in self.functions.get(name, ()):
+            if owner in self._active:
+                continue  # recursion: keyflow stops there (opaque)
+            params = list(self.params.get(owner, ()))
+            if isinstance(call.func, ast.Attribute) and self.self_params.get(owner) and params:
+                params = params[1:]  # `obj.method(...)`: self is the receiver
+            inner: Env = {}
+            for param, arg in zip(params, call.args):
+                inner[param] = self.shapes(arg, scope, env, d)
+            for keyword in call.keywords:
+                if keyword.arg in params:
+                    inner[keyword.arg] = self.shapes(keyword.value, scope, env, d)  # type: ignore[index]
+            for param in params:
+                if param not in inner:
+                    default = self.defaults.get((owner, param))
+                    extra = self.shapes(default[0], default[1], None, d) if default else frozenset()
+                    inner[param] = None if extra is None else frozenset({OPAQUE}) | extra
+            self._active.add(owner)
+            try:
+                for value in self.returns.get(owner, ()):
+                    more = self.shapes(value, owner, inner, d)
+                    if more is None:
+                        return None
+                    found |= more
+            finally:
+                self._active.discard(owner)
+        return _capped(found)
+
+    def _call(self, call: ast.Call, scope: int, env: Env | None, d: int) -> Shapes:
         func = call.func
         args = [a for a in call.args if not isinstance(a, ast.Starred)]
         found: set[Shape] = {OPAQUE}
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-        if name is not None and name in self.functions:  # a module helper: the shapes of its returns
-            returned = self._name("()" + name, d)
+        if name is not None and name in self.functions:
+            returned = self._helper(call, name, scope, env, d)
             if returned is None:
                 return None
-            found |= returned - {("leaf", "()" + name, ())}
+            found |= returned
         if isinstance(func, ast.Name) and func.id in _FORMATTERS and call.args:
             if args and args[0] is call.args[0]:
-                more = self.shapes(args[0], seen, d)
+                more = self.shapes(args[0], scope, env, d)
                 return None if more is None else _capped(found | more)
             return _capped(found)
         if isinstance(func, ast.Name) and func.id == "map" and len(args) == 2 and _dotted(args[0]) in ("str", "repr"):
-            more = self.shapes(args[1], seen, d)
+            more = self.shapes(args[1], scope, env, d)
             return None if more is None else _capped(found | more)
         if not isinstance(func, ast.Attribute):
-            return _capped(found | self._normalised(call, seen, d))
+            return _capped(found | self._normalised(call, scope, env, d))
         imported = (_dotted(func) or "").split(".", 1)[0] in self.aliases
         if imported:
-            return _capped(found | self._normalised(call, seen, d))
+            return _capped(found | self._normalised(call, scope, env, d))
         receiver = func.value
         if func.attr == "format":
             if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
@@ -235,7 +301,7 @@ class ShapeFinder:
             if len(items) > FANOUT:
                 return None
             template = _BRACES.sub("{}", receiver.value)
-            more = self._combine([self.shapes(i, seen, d) for i in items], lambda parts: _text(template, parts))
+            more = self._combine([self.shapes(i, scope, env, d) for i in items], lambda parts: _text(template, parts))
             return None if more is None else _capped(found | more)
         if func.attr == "join" and args:
             items = args[0]
@@ -246,17 +312,17 @@ class ShapeFinder:
             if len(elements) > FANOUT or any(e is None for e in elements):
                 return None
             separator = receiver.value
-            more = self._combine([self.shapes(e, seen, d) for e in elements if e is not None],
+            more = self._combine([self.shapes(e, scope, env, d) for e in elements if e is not None],
                                  lambda parts: _text(separator.join("{}" for _ in parts), parts))
             return None if more is None else _capped(found | more)
         if func.attr in _METHOD_NORMALISERS:
-            inner = self.shapes(receiver, seen, d)
+            inner = self.shapes(receiver, scope, env, d)
             if inner is None:
                 return None
             return _capped(found | {("norm", "." + func.attr, (i,)) for i in inner})
         return _capped(found)
 
-    def _normalised(self, call: ast.Call, seen: frozenset[str], d: int) -> set[Shape]:
+    def _normalised(self, call: ast.Call, scope: int, env: Env | None, d: int) -> set[Shape]:
         dotted = _dotted(call.func)
         if dotted is None:
             return set()
@@ -268,7 +334,7 @@ class ShapeFinder:
         found: set[Shape] = set()
         for qual in hits:
             index = 1 if qual == "unicodedata.normalize" and len(call.args) > 1 else 0
-            inner = self.shapes(call.args[index], seen, d)
+            inner = self.shapes(call.args[index], scope, env, d)
             if inner is None:
                 return {("any", "", ())}
             found |= {("norm", qual, (i,)) for i in inner}
@@ -292,18 +358,18 @@ def _dotted(expr: ast.expr) -> str | None:
     return None
 
 
-def could_mismatch(finder: ShapeFinder, writes: list[ast.expr], reads: list[ast.expr]) -> bool:
+def could_mismatch(finder: ShapeFinder, writes: list[tuple[ast.expr, int]], reads: list[tuple[ast.expr, int]]) -> bool:
     """Some structured write shape and some readable read shape that KL801 would call a mismatch."""
     write_shapes: set[Shape] = set()
-    for write in writes:
-        found = finder.shapes(write)
+    for write, scope in writes:
+        found = finder.shapes(write, scope)
         if found is None:
             return True
         write_shapes |= {s for s in found if s[0] in ("text", "tuple", "norm")}
     if not write_shapes:
         return False
-    for read in reads:
-        found = finder.shapes(read)
+    for read, scope in reads:
+        found = finder.shapes(read, scope)
         if found is None:
             return True
         for shape in found:

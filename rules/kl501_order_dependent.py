@@ -83,6 +83,8 @@ def unordered(step: Step, analysis: ModuleAnalysis, depth: int = 0) -> str | Non
             if found is not None:
                 return found
         return None
+    if op == "name" and _helper_param_annotation(step) in _SET_TYPES:
+        return SET
     if op in ("name", "walrus", "await", "choice", "attr", "starred"):
         for child in step.children:
             if child.flow is Flow.VALUE:
@@ -90,6 +92,16 @@ def unordered(step: Step, analysis: ModuleAnalysis, depth: int = 0) -> str | Non
                 if found is not None:
                     return found
     return None
+
+
+def _helper_param_annotation(step: Step) -> str:
+    """A helper's parameter read inside the helper: the trace continues at the caller's argument, so
+    the helper's own annotation (`def key(tags: set)`) is looked up here."""
+    function = step.where.scope.function
+    if not isinstance(step.node, cst.Name) or function is None or step.where.lookup_env(step.node.value) is None:
+        return ""
+    param = next((p for p in function.params if p.name == step.node.value), None)
+    return (param.annotation or "").rsplit("[", 1)[0] if param is not None else ""
 
 
 def _dict_parts(node: cst.Dict) -> list[bool]:
@@ -128,6 +140,8 @@ def _maybe_mapping(step: Step, analysis: ModuleAnalysis, depth: int = 0) -> bool
         if name in ("copy", "get", "pop") and step.children:  # the same mapping, or one stored in it
             return name == "copy" and _maybe_mapping(step.children[0], analysis, depth + 1)
         return name.endswith("dict") or name in ("model_dump", "as_dict", "asdict", "_asdict")  # `request.GET.dict()`
+    if op == "name" and _helper_param_annotation(step) in _DICT_TYPES:
+        return True
     if op in ("name", "walrus", "await", "choice", "starred"):
         return any(child.flow is Flow.VALUE and _maybe_mapping(child, analysis, depth + 1) for child in step.children)
     return False
@@ -209,6 +223,7 @@ def search(**filters):
         Valid('import json\nimport logging\n\ndef log(**kw):\n    logging.info("call %s", json.dumps(kw))\n', "text in a log line"),
         Valid('import json\n\n_cache = {}\n\ndef get(ids: list):\n    return _cache.get(json.dumps(ids))\n', "json of a list"),
         Valid('_cache = {}\n\ndef get(names: list):\n    return _cache.get(",".join(names))\n', "joining a list keeps its order"),
+        Valid('import hashlib\n\n_results = {}\n\ndef tags_key(tags: list):\n    return hashlib.md5(",".join(tags).encode()).hexdigest()\n\ndef store(tags, value):\n    _results[tags_key(tags)] = value\n', "a helper joining a list (its annotation says so), unannotated caller"),
         Valid('import json\n\n_store = {}\n\ndef put(key, **kw):\n    _store[key] = json.dumps(kw)\n', "order-dependent text as the value"),
         Valid('import hashlib\nimport json\n\n_cache = {}\n\ndef get(**kw):\n    return _cache.get(hashlib.sha1(json.dumps(kw, sort_keys=True).encode()).hexdigest())\n', "sorted digest"),
         Valid('_cache = {}\n\ndef get(tags: set):\n    return _cache.get(len(tags))\n', "a set's size"),
@@ -241,6 +256,8 @@ def search(**filters):
                 expected_fix='import hashlib\nimport json\nfrom django.core.cache import cache\n\ndef listing(request):\n    key = hashlib.md5(json.dumps(request.GET.dict(), sort_keys=True).encode()).hexdigest()\n    return cache.get(key)\n'),
         Invalid('_pages = {}\n\ndef page(path, **params):\n    query = "&".join(f"{k}={v}" for k, v in params.items())\n    return _pages.get(path + "?" + query)\n', line=5),
         Invalid('import os\n\ndef cache_file(flags: set):\n    return open(os.path.join("/tmp", "-".join(flags) + ".cache"), "w")\n', line=4),
+        Invalid('import hashlib\n\n_results = {}\n\ndef tags_key(tags: set):\n    return hashlib.md5(",".join(tags).encode()).hexdigest()\n\ndef store(tags, value):\n    _results[tags_key(tags)] = value\n', line=9,
+                note="the helper's parameter is annotated as a set; the caller's is not"),
     ]
 
     def check_sink(self, sink: Sink, analysis: ModuleAnalysis) -> Iterable[Finding]:
