@@ -77,7 +77,8 @@ class ResultCache:
 
     def key(self, path: str, digest: str) -> str:
         relative = self.settings._relative_path(path)
-        return hashlib.sha256(f"{self._prefix}\0{relative}\0{digest}".encode()).hexdigest()
+        text = f"{self._prefix}\0{relative}\0{digest}"  # surrogateescape: undecodable file names
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def _entry(self, key: str) -> str:
         return os.path.join(self.entries, key[:2], key + ".json")

@@ -115,40 +115,35 @@ def _execute(tasks: list[FileTask], options: RunOptions | None = None) -> Iterat
         from keylint.cache import ResultCache
 
         cache = ResultCache.for_settings(settings, options.cache_dir)
-    from keylint.workers import Job, default_jobs, run_parallel
+    from keylint.workers import Job, Outcome, check_job, default_jobs, run_parallel
 
-    # Read and hash every file once here; only the misses go on to be checked.
+    # Look every file up in the cache here (read and hashed once); the misses are read again and
+    # checked by the workers, who report the hash of the bytes they checked (the file may change).
     done: list[tuple[Diagnostic, ...] | None] = []
-    digests: list[str | None] = []
     misses: list[Job] = []
     for task in tasks:
-        data = read_source(task.path, task.settings.max_file_size)
-        if isinstance(data, Diagnostic):
-            done.append((data,))
-            digests.append(None)
-            continue
-        digest = None
         if cache is not None:
             from keylint.cache import content_hash
 
-            digest = content_hash(data)
-            hit = cache.get(task.path, digest)
+            data = read_source(task.path, task.settings.max_file_size)
+            if isinstance(data, Diagnostic):
+                done.append((data,))
+                continue
+            hit = cache.get(task.path, content_hash(data))
             if hit is not None:
                 done.append(hit)
-                digests.append(None)
                 continue
         done.append(None)
-        digests.append(digest)
-        misses.append(Job(task.path, data))
+        misses.append(Job(task.path, digest=cache is not None))
     jobs = options.jobs or default_jobs()
     workers = min(jobs, len(misses))
     if workers <= 1:
-        checked: Iterator[tuple[Diagnostic, ...]] = (tuple(check_bytes(j.data, j.path, settings)) for j in misses)
+        checked: Iterator[Outcome] = (check_job(job, settings) for job in misses)
     else:
         checked = run_parallel(misses, settings, workers)
-    for task, result, digest in zip(tasks, done, digests):
+    for task, result in zip(tasks, done):
         if result is None:
-            result = next(checked)
+            result, digest = next(checked)
             if cache is not None and digest is not None:
                 cache.put(task.path, digest, result)
         yield FileResult(task.path, result)

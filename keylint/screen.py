@@ -245,17 +245,20 @@ def rule_codes() -> tuple[str, ...] | None:
     """Rule codes from the names of the modules in `keylint.rules` (`kl101_...` -> KL101), found
     without importing them (rule modules import libcst); None when a module name does not say."""
     import importlib.util
-    import pkgutil
 
-    spec = importlib.util.find_spec("keylint.rules")
+    spec = importlib.util.find_spec("keylint.rules")  # rules/__init__.py imports nothing
     if spec is None or not spec.submodule_search_locations:
         return None
     codes = []
-    for info in pkgutil.iter_modules(list(spec.submodule_search_locations)):
-        match = re.match(r"(kl\d{3})_", info.name)
-        if match is None:
-            return None
-        codes.append(match.group(1).upper())
+    for folder in spec.submodule_search_locations:
+        for name in os.listdir(folder):
+            stem, dot, ext = name.partition(".")
+            if ext != "py" or stem == "__init__" or not stem.isidentifier():
+                continue
+            match = re.match(r"(kl\d{3})_", stem)
+            if match is None:
+                return None
+            codes.append(match.group(1).upper())
     return tuple(sorted(set(codes)))
 
 
@@ -437,6 +440,7 @@ class _Screen:
     def _collect(self, tree: ast.Module) -> None:
         # (node, scope, function scope for `return`, directly in a class body)
         stack: list[tuple[ast.AST, int, int, bool]] = [(tree, MODULE, -1, False)]
+        push = stack.append
         while stack:
             node, scope, fn, in_class = stack.pop()
             kind = type(node)
@@ -468,9 +472,20 @@ class _Screen:
                 table = self.globals if kind is ast.Global else self.nonlocals
                 table.setdefault(scope, set()).update(node.names)  # type: ignore[attr-defined]
                 continue
-            self._statement(node, scope, fn, in_class)
+            if kind in _STATEMENT_KINDS:
+                self._statement(node, scope, fn, in_class)
             block = in_class and kind in _BLOCKS
-            stack.extend((child, scope, fn, block) for child in ast.iter_child_nodes(node))
+            fields = _CHILD_FIELDS.get(kind)
+            if fields is None:
+                fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _SKIPPED_FIELDS)
+            for field in fields:
+                value = getattr(node, field, None)
+                if type(value) is list:
+                    for item in value:
+                        if isinstance(item, ast.AST) and type(item) not in _LEAVES:
+                            push((item, scope, fn, block))
+                elif isinstance(value, ast.AST) and type(value) not in _LEAVES:
+                    push((value, scope, fn, block))
 
     def _class_kind(self, node: ast.ClassDef) -> None:
         """KL101 looks at instances whose own text method (or generated repr) shows state that changes
@@ -693,10 +708,10 @@ class _Screen:
             if names & _SET_TYPES:
                 self.var[var] = self.var.get(var, 0) | self.unordered
         for call, scope in self.call_nodes:  # a call binds its arguments to the parameters of that name
-            name = _last(call.func)
+            callee = _last(call.func) or ""
             method_call = isinstance(call.func, ast.Attribute)
-            owners = [(o, (0, 1) if method_call and o in self.first_param else (0,)) for o in self.functions.get(name or "", ())]
-            owners += [(o, (1,)) for o in self.class_inits.get(name or "", ())]
+            owners = [(o, (0, 1) if method_call and o in self.first_param else (0,)) for o in self.functions.get(callee, ())]
+            owners += [(o, (1,)) for o in self.class_inits.get(callee, ())]
             for owner, shifts in owners:
                 params = self.params[owner]
                 positional = self.positional[owner]
@@ -1006,6 +1021,17 @@ _BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.
 _PLAIN_SEQUENCES = (ast.Tuple, ast.List)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
+# Node kinds `_statement` looks at; node kinds with nothing below that matters; fields never holding one.
+_STATEMENT_KINDS = frozenset({
+    ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension, ast.withitem, ast.NamedExpr,
+    ast.Return, ast.Import, ast.ImportFrom, ast.Subscript, ast.Compare, ast.Call,
+})
+_LEAVES = frozenset({ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.alias, ast.Pass, ast.Break, ast.Continue,
+                     *ast.operator.__subclasses__(), *ast.boolop.__subclasses__(), *ast.cmpop.__subclasses__(),
+                     *ast.unaryop.__subclasses__()})
+_SKIPPED_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores", "names", "id", "attr", "arg", "module",
+                             "level", "kind", "conversion", "is_async", "simple"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 _OP_SYMBOLS = {ast.Mod: "%", ast.FloorDiv: "//", ast.BitAnd: "&", ast.RShift: ">>", ast.LShift: "<<"}
 
 

@@ -304,11 +304,11 @@ class ShapeFinder:
             more = self._combine([self.shapes(i, scope, env, d) for i in items], lambda parts: _text(template, parts))
             return None if more is None else _capped(found | more)
         if func.attr == "join" and args:
-            items = args[0]
+            joined = args[0]
             if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)) \
-                    or not isinstance(items, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
+                    or not isinstance(joined, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
                 return _capped(found)
-            elements = list(items.keys) + list(items.values) if isinstance(items, ast.Dict) else list(items.elts)
+            elements = list(joined.keys) + list(joined.values) if isinstance(joined, ast.Dict) else list(joined.elts)
             if len(elements) > FANOUT or any(e is None for e in elements):
                 return None
             separator = receiver.value

@@ -11,42 +11,53 @@ reported as KL001; the remaining chunks go to a fresh pool.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keylint.diagnostics import Diagnostic
 from keylint.settings import Settings
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 
 @dataclass(frozen=True)
 class Job:
-    """One file for a worker: its display path and contents."""
+    """One file for a worker: its display path; `digest` asks for the sha256 of the bytes checked
+    (for the result cache), so the parent never holds file contents."""
 
     path: str
-    data: bytes
+    digest: bool = False
 
 
-Checker = Callable[[bytes, str, Settings], list[Diagnostic]]
+# A job's findings, and the sha256 of the bytes they were computed from (None if not asked / unread).
+Outcome = tuple[tuple[Diagnostic, ...], str | None]
 
 
-def _check(job: Job, settings: Settings) -> tuple[Diagnostic, ...]:
+def check_job(job: Job, settings: Settings) -> Outcome:
     from keylint import runner  # looked up at call time (tests monkeypatch runner.check_bytes)
 
-    return tuple(runner.check_bytes(job.data, job.path, settings))
+    data = runner.read_source(job.path, settings.max_file_size)
+    if isinstance(data, Diagnostic):
+        return (data,), None
+    digest = None
+    if job.digest:
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+    return tuple(runner.check_bytes(data, job.path, settings)), digest
 
 
-def _check_chunk(jobs: Sequence[Job], settings: Settings) -> list[tuple[Diagnostic, ...]]:
-    return [_check(job, settings) for job in jobs]
+def _check_chunk(jobs: Sequence[Job], settings: Settings) -> list[Outcome]:
+    return [check_job(job, settings) for job in jobs]
 
 
 def _context() -> Any:  # a multiprocessing context (fork where available)
+    import multiprocessing  # only when files are checked in parallel: keeps one-file runs light
+
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -56,14 +67,17 @@ def chunk_size(files: int, workers: int) -> int:
     return max(1, min(32, files // (workers * 8) or 1))
 
 
-def run_parallel(jobs: Sequence[Job], settings: Settings, workers: int) -> Iterator[tuple[Diagnostic, ...]]:
+def run_parallel(jobs: Sequence[Job], settings: Settings, workers: int) -> Iterator[Outcome]:
     """Each job's findings, in the order of `jobs`."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     size = chunk_size(len(jobs), workers)
     chunks = deque(list(jobs[i : i + size]) for i in range(0, len(jobs), size))
     window = workers * 3  # chunks in flight: enough to keep workers busy, few enough to stream
     while chunks:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
-        in_flight: deque[tuple[list[Job], Future[list[tuple[Diagnostic, ...]]]]] = deque()
+        in_flight: deque[tuple[list[Job], Future[list[Outcome]]]] = deque()
         broken = False
         try:
             while chunks or in_flight:
@@ -96,14 +110,14 @@ def run_parallel(jobs: Sequence[Job], settings: Settings, workers: int) -> Itera
             return
 
 
-def run_isolated(job: Job, settings: Settings) -> tuple[Diagnostic, ...]:
+def run_isolated(job: Job, settings: Settings) -> Outcome:
     """Check one file in a process of its own; if that process dies, a KL001 says so."""
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_isolated_main, args=(job, settings, sender), daemon=True)
     process.start()
     sender.close()
-    result: tuple[Diagnostic, ...] | None = None
+    result: Outcome | None = None
     try:
         result = receiver.recv()
     except (EOFError, OSError):
@@ -113,16 +127,18 @@ def run_isolated(job: Job, settings: Settings) -> tuple[Diagnostic, ...]:
         process.join()
     if result is not None and process.exitcode == 0:
         return result
-    return (crash_diagnostic(job.path, process.exitcode),)
+    return (crash_diagnostic(job.path, process.exitcode),), None
 
 
 def _isolated_main(job: Job, settings: Settings, sender: object) -> None:
-    result = _check(job, settings)
+    result = check_job(job, settings)
     sender.send(result)  # type: ignore[attr-defined]
     sender.close()  # type: ignore[attr-defined]
 
 
 def crash_diagnostic(path: str, exitcode: int | None) -> Diagnostic:
+    import signal
+
     if exitcode is not None and exitcode < 0:
         try:
             how = f"killed by {signal.Signals(-exitcode).name}"

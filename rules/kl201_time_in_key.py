@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from typing import ClassVar
 
 import libcst as cst
@@ -57,6 +58,10 @@ def price(amount, currency):
     return amount * exchange_rates(currency, int(time.time() // 60))[currency]  # one entry per minute
 '''
     VALID: ClassVar[list[Valid | str]] = [
+        Valid('import datetime\n\ndef check(form):\n    now = datetime.datetime.now()\n    for name, expected in [("created", now), ("updated", now)]:\n        assert form[name].value() == expected\n', "the loop's key is the other element of each tuple"),
+        Valid('import collections\nimport time\n\nclass TimeKeeper:\n    def __init__(self):\n        self.records = collections.defaultdict(list)\n\n    def timed(self, name):\n        start = time.perf_counter()\n        self.records[name].append(time.perf_counter() - start)\n', "a duration appended to a list (`records` is not a Redis client)"),
+        Valid('from time import time\nfrom django.core.cache import cache\n\ndef invalidate(tables):\n    now = time()\n    cache.set_many({f"table:{t}": now for t in tables}, 3600)\n', "time stored as the value of each key in `set_many`"),
+        Valid('import time\n\nclass MongoStore:\n    def clear_expired(self):\n        now = time.time()\n        self.db.cache.delete_many({"ns": "x", "expiration": {"$lte": now}})\n', "time in a query filter's values, not in a key"),
         Valid('import time\nimport functools\n\n@functools.lru_cache(maxsize=64)\ndef rates(minute):\n    return {}\n\ndef now_rates():\n    return rates(int(time.time() // 60))\n', "floor-division bucket"),
         Valid('from datetime import datetime\n\ncache = {}\n\ndef hourly(user):\n    hour = datetime.now().replace(minute=0, second=0, microsecond=0)\n    return cache.get((user, hour))\n', "replace() truncation"),
         Valid('from datetime import datetime\n\nreports = {}\n\ndef daily(user):\n    return reports.get((user, datetime.now().date()))\n', "date-only value"),
@@ -75,6 +80,8 @@ def price(amount, currency):
         Valid('import time\n\nnames = {0: "Mon", 1: "Tue"}\n\ndef stamp():\n    year, month, day, hh, mm, ss, wd, yd, dst = time.gmtime(time.time())\n    return names.get(wd)\n', "a field of a time tuple"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
+        Invalid('import time\n\nseen = {}\n\ndef record(events):\n    now = time.time()\n    for event, stamp in [("start", now), ("end", now)]:\n        seen[stamp] = event\n', line=8, note="the loop variable that holds the time is the key"),
+        Invalid('import time\nfrom django.core.cache import cache\n\ndef mark(users):\n    now = time.time()\n    cache.set_many({f"seen:{u}:{now}": 1 for u in users})\n', line=6, note="time in the dict's keys"),
         Invalid('import functools\nimport time\n\n@functools.lru_cache(maxsize=1024)\ndef rates(currency, as_of):\n    return {}\n\ndef price(currency):\n    return rates(currency, time.time())\n', line=9),
         Invalid('from datetime import datetime\n\ncache = {}\n\ndef lookup(user):\n    return cache.get(f"{user}:{datetime.now()}")\n', line=6),
         Invalid('import time\n\nseen = {}\n\ndef mark(event):\n    seen[(event, time.time())] = True\n', line=6),
@@ -115,7 +122,8 @@ def price(amount, currency):
                 continue
             if callee in _DATE_RETURNING and not unbounded:
                 continue
-            if not time_reaches(path) or _through_deadline(path):
+            if not time_reaches(path) or _through_deadline(path) or _dict_value_of_key(path) \
+                    or _other_loop_element(path, analysis):
                 continue
             shown = analysis.label(step.node, 40)
             yield self.finding(sink, path, f"`{shown}` reads the clock, so the key differs on every call: {self.consequence(sink)}")
@@ -146,6 +154,66 @@ _DATE_RETURNING = frozenset({"datetime.date.today"})
 def _through_deadline(path: Sequence[Step]) -> bool:
     """The clock reaches the key as a deadline or remaining time: KL102 reports that."""
     return any((name := identifier(step)) is not None and name_matches(name, DEADLINE_NAMES) for step in path[1:-1])
+
+
+_PASS_THROUGH = frozenset({"name", "walrus", "await", "choice"})
+
+
+def _dict_value_of_key(path: Sequence[Step]) -> bool:
+    """The clock is a value of a dict that is itself the key argument (`cache.set_many({k: now})`, a
+    Mongo filter passed to `delete_many`): only the dict's keys are used as keys, the values are stored.
+    A dict turned into text (`json.dumps`, f-strings) on the way is not this case: its values are in the text."""
+    for step, child in pairwise(path):
+        if step.op in ("collection", "comprehension"):
+            return child.note in ("dict value", "comprehension value")
+        if step.op not in _PASS_THROUGH:
+            return False
+    return False
+
+
+def _other_loop_element(path: Sequence[Step], analysis: ModuleAnalysis) -> bool:
+    """`for name, expected in [("a", now), ...]`: the loop variable in the key is another position of
+    each tuple than the one holding the time (the trace binds every target name to the whole iterable)."""
+    for i in range(len(path) - 1):
+        step, loop = path[i], path[i + 1]
+        if not loop.note.startswith("loop variable ") or not isinstance(step.node, cst.Name):
+            continue
+        position = _target_position(loop.node, step.node.value, analysis)
+        if position is None:
+            return False
+        for j in range(i + 1, len(path) - 2):
+            inner, element, below = path[j], path[j + 1], path[j + 2]
+            if isinstance(inner.node, (cst.List, cst.Tuple, cst.Set)) and isinstance(element.node, cst.Tuple):
+                indexes = [k for k, c in enumerate(element.children) if c is below]
+                traced_all = len(element.children) == len(element.node.elements)
+                return traced_all and indexes != [position]
+            if inner.op not in _PASS_THROUGH:
+                return False
+        return False
+    return False
+
+
+def _target_position(iterable: cst.CSTNode, name: str, analysis: ModuleAnalysis) -> int | None:
+    """Where `name` sits in the tuple target of the `for` loop over `iterable`, or None."""
+    for node in _for_loops(analysis.module):
+        if node.iter is iterable and isinstance(node.target, (cst.Tuple, cst.List)):
+            elements = node.target.elements
+            names = [e.value.value if isinstance(e.value, cst.Name) else None for e in elements]
+            if names.count(name) != 1 or any(isinstance(e, cst.StarredElement) for e in elements):
+                return None
+            return names.index(name)
+    return None
+
+
+def _for_loops(module: cst.Module) -> list[cst.For]:
+    found: list[cst.For] = []
+
+    class _Loops(cst.CSTVisitor):
+        def visit_For(self, node: cst.For) -> None:
+            found.append(node)
+
+    module.visit(_Loops())
+    return found
 
 
 def _literal(expr: cst.BaseExpression) -> str | None:

@@ -98,6 +98,7 @@ def thumbnail(image):
         Valid('from weakref import ref\n\nclass Local:\n    def __init__(self):\n        self.dicts = {}\n\n    def create(self, thread):\n        key = id(thread)\n        def gone(_, key=key, local=self):\n            local.dicts.pop(key, None)\n        self.dicts[key] = ref(thread, gone), {}\n', "a weakref callback removes the entry"),
         Valid('class Counter:\n    def __init__(self):\n        self.counts = {}\n\n    def incref(self, ident):\n        self.counts[ident] = self.counts.get(ident, 0) + 1\n\ndef track(c, obj):\n    c.incref(id(obj))\n', "the id arrives from a caller: lifetime not visible"),
         Valid('class Collector:\n    def __init__(self):\n        self.store_ids = set()\n\n    def visit(self, node):\n        self.store_ids.add(id(node))\n', "a per-walk object's table: its lifetime is not visible"),
+        Valid('class UniqueAppender:\n    __slots__ = ("data", "_unique")\n    _unique: dict\n\n    def __init__(self, data):\n        self.data = data\n        self._unique = {}\n\n    def append(self, item):\n        if id(item) not in self._unique:\n            self.data.append(item)\n            self._unique[id(item)] = True\n', "a class-body annotation without a value declares an instance attribute"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('_thumbs = {}\n\ndef thumbnail(image):\n    key = id(image)\n    if key not in _thumbs:\n        _thumbs[key] = image.resize((128, 128))\n    return _thumbs[key]\n', line=6),
@@ -112,6 +113,7 @@ def thumbnail(image):
         Invalid('_cache = {}\n\ndef _key(obj):\n    return (id(obj), type(obj).__name__)\n\ndef put(obj, value):\n    _cache[_key(obj)] = value\n', line=7),
         Invalid('_weights = {}\n\ndef weight(tensor):\n    k = str(id(tensor))\n    _weights[k] = tensor.sum()\n    return _weights[k]\n', line=5),
         Invalid('from django.core.cache import cache\n\ndef remember(request, data):\n    cache.set("req-%d" % id(request), data)\n', line=4),
+        Invalid('class Index:\n    rows: dict = {}\n\n    def add(self, row):\n        self.rows[id(row)] = row.key\n', line=5, note="annotated class attribute with a value"),
         Invalid('class Index:\n    rows = {}\n\n    def add(self, row):\n        self.rows[id(row)] = row.key\n\n    def drop(self, row):\n        self.rows.pop(id(row), None)\n', line=5),
     ]
 

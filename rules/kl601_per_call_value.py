@@ -98,6 +98,7 @@ class Uploads:
         self._parts.pop(f"{upload_id}:{part_id}", None)
 '''
     VALID: ClassVar[list[Valid | str]] = [
+        Valid('import functools\nimport secrets\n\n_sessions = {}\n\n@functools.lru_cache(maxsize=None)\ndef _process_salt(name):\n    return "%s:%s" % (name, secrets.token_hex(8))\n\ndef login(name, data):\n    _sessions[_process_salt(name)] = data\n\ndef logout(name):\n    _sessions.pop(_process_salt(name), None)\n', "a cached helper returns the same fresh value to every caller"),
         Valid('import uuid\n\nsessions = {}\n\ndef login(user):\n    token = uuid.uuid4().hex\n    sessions[token] = user\n    return token\n\ndef logout(token):\n    sessions.pop(token, None)\n', "a fresh id handed out as the key"),
         Valid('import uuid\n\nclass Worker:\n    def __init__(self, registry):\n        self.id = uuid.uuid4()\n        self.registry = registry\n\n    def register(self):\n        self.registry[self.id] = self\n\n    def close(self):\n        del self.registry[self.id]\n', "made once in __init__ and reused"),
         Valid('import uuid\n\nINSTANCE = uuid.uuid4().hex\ncache = {}\n\ndef get(name):\n    return cache.get(f"{INSTANCE}:{name}")\n', "made once at module level"),
@@ -116,6 +117,8 @@ class Uploads:
         Valid('import os\nimport tempfile\n\ndef scratch(dirname):\n    return open(os.path.join(dirname, f"tmp-{os.urandom(8).hex()}"), "w")\n', "a unique file name is the point"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
+        Invalid('import secrets\n\n_sessions = {}\n\ndef _session_key(user_id):\n    return "sess:%s:%s" % (user_id, secrets.token_hex(8))\n\ndef login(user_id, data):\n    _sessions[_session_key(user_id)] = data\n\ndef logout(user_id):\n    _sessions.pop(_session_key(user_id), None)\n', line=12,
+                note="the helper makes a new token for the write and another for the delete"),
         Invalid('import uuid\n\nclass Uploads:\n    def __init__(self):\n        self._parts = {}\n\n    def discard(self, upload_id):\n        self._parts.pop(f"{upload_id}:{uuid.uuid4()}", None)\n', line=8, column=9),
         Invalid('import uuid\n\nsessions = {}\n\ndef login(user):\n    sessions[f"{user}:{uuid.uuid4()}"] = user\n', line=6, note="a write whose key nobody keeps"),
         Invalid('from uuid import uuid4\n\nsessions = {}\n\ndef login(user):\n    sessions[f"{user}:{uuid4()}"] = user\n\ndef logout(user):\n    del sessions[f"{user}:{uuid4()}"]\n', line=6),
@@ -183,7 +186,8 @@ class Uploads:
         reads = [u for u in uses if u not in writes]
         label = _call_label(uses[0].source, analysis)
         for use in reads:
-            if any(_before(w.sink, use.sink) for w in writes) or _expects_a_miss(use.sink, use_index(analysis)):
+            if (not _fresh_per_read(use) and any(_before(w.sink, use.sink) for w in writes)) \
+                    or _expects_a_miss(use.sink, use_index(analysis)):
                 continue
             message = f"`{label}` is new on every call, so {_miss(use.sink, _other_writer(use, groups))}"
             yield self.finding(use.sink, use.path, message)
@@ -321,6 +325,14 @@ def _expects_a_miss(sink: Sink, index: UseIndex) -> bool:
         if isinstance(up, (cst.FunctionDef, cst.ClassDef)):
             return False
     return False
+
+
+def _fresh_per_read(use: _Use) -> bool:
+    """The fresh value is made inside an (uncached) helper that this lookup calls itself, so no write
+    elsewhere can have stored it: `_sessions.pop(_session_key(uid))` with `secrets` inside the helper."""
+    helper = use.source.where.scope
+    return any(step.op == "call" and step.function is not None and step.function.scope is helper
+               and not step.function.decorators for step in use.path[:-1])
 
 
 def _before(write: Sink, read: Sink) -> bool:

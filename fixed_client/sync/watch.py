@@ -232,21 +232,26 @@ class WatchStream:
             if outcome is not None:
                 return self._settle(outcome)
 
-    def read_for(self, sink: Sink) -> bool:
-        """Read and apply one response in the calling (watcher) thread; False when another thread
-        holds the turn (``sink`` is woken when it is free) or no call is open."""
+    def read_for(self, sink: Sink, buffer: deque[Event]) -> bool:
+        """Read and apply one response in the calling (watcher) thread, ``sink``'s events going
+        straight to ``buffer``; False when another thread holds the turn (``sink`` is woken when it
+        is free) or no call is open."""
         call = self._turn.try_take(sink)
         if call is None:
             return False
         outcome: object | None = _BROKEN
         try:
-            outcome = self._read_one(call)  # type: ignore[arg-type]
+            outcome = self._read_one(call, sink, buffer)  # type: ignore[arg-type]
         finally:
             self._turn.release(None if outcome is _BROKEN else outcome)
         return True
 
-    def _read_one(self, call: Iterator[rpc_pb2.WatchResponse]) -> object | None:
-        """Read one response and apply it; the call's outcome when it ended, else None."""
+    def _read_one(
+        self, call: Iterator[rpc_pb2.WatchResponse], reader: Sink | None = None, buffer: deque[Event] | None = None
+    ) -> object | None:
+        """Read one response and apply it; the call's outcome when it ended, else None. Events for
+        the reading watcher (``reader``) go to its ``buffer``: its queue is empty and only the
+        reader delivers events, so the order is kept."""
         try:
             resp = next(call)
         except StopIteration:
@@ -270,7 +275,10 @@ class WatchStream:
                     timer.daemon = True
                     timer.start()
         for delivery in deliveries:
-            delivery.sink.deliver(delivery)
+            if delivery.sink is reader and buffer is not None and delivery.kind is Kind.EVENTS:
+                buffer.extend(to_events(delivery.events))
+            else:
+                delivery.sink.deliver(delivery)
         return None
 
     def _settle(self, outcome: object) -> EtcdError | None:
@@ -337,7 +345,9 @@ class Watch:
                     self.close()
                     continue
             # Without a deadline, read the stream in this thread (a read blocks until a response).
-            if timeout is None and sink.queue.empty() and self._stream.read_for(sink):
+            if timeout is None and sink.queue.empty() and self._stream.read_for(sink, self._buffer):
+                if self._buffer:
+                    return self._buffer.popleft()
                 continue
             try:
                 item = sink.queue.get(timeout=timeout)

@@ -68,7 +68,7 @@ def _attribute_owner(table: cst.Attribute, sink: Sink, an: ModuleAnalysis) -> st
         cls = fn.cls if fn is not None else None
         if cls is None:
             return None
-        if table.attr.value in cls.class_attrs:
+        if table.attr.value in cls.class_attrs and _has_class_value(fn, table.attr.value):
             return f"{label} is a class attribute"
         if any(d.rsplit(".", 1)[-1] == "classmethod" for d in (fn.decorators if fn else [])):
             return f"{label} is a class attribute"
@@ -81,6 +81,15 @@ def _attribute_owner(table: cst.Attribute, sink: Sink, an: ModuleAnalysis) -> st
     if owner is not None and owner.kind == "module":
         return f"{label} is module-level"
     return None
+
+
+def _has_class_value(fn: FunctionInfo | None, name: str) -> bool:
+    """The class body gives `name` a value. An annotation alone (`_seen: dict[int, bool]`, often
+    with `__slots__`) declares an instance attribute: each instance's table lives with the instance."""
+    class_scope = fn.scope.parent if fn is not None else None
+    if class_scope is None or class_scope.kind != "class":
+        return True
+    return bool(class_scope.bindings.get(name))
 
 
 def _reset_per_operation(table: cst.Attribute, an: ModuleAnalysis) -> bool:

@@ -73,7 +73,9 @@ def classify_client(an: ModuleAnalysis, receiver: cst.BaseExpression, where: Whe
                 return found
     name = (receiver.attr.value if isinstance(receiver, cst.Attribute) else receiver.value if isinstance(receiver, cst.Name) else "").lower()
     if name:
-        if any(hint in name.replace("_", " ").split() or name.startswith(hint) or name.endswith(hint) for hint in sources.PERSISTENT_HINTS if len(hint) > 2):
+        # a short hint only as a word or prefix: `records`, `words`, `cards` end in "rds" but are not Redis
+        if any(hint in name.replace("_", " ").split() or name.startswith(hint) or (name.endswith(hint) and len(hint) > 3)
+               for hint in sources.PERSISTENT_HINTS if len(hint) > 2):
             return ("redis" if "redis" in name or "rds" in name else "memcache", True)
         if name in ("mc", "_mc", "memcache"):
             return ("memcache", True)

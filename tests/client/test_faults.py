@@ -55,7 +55,11 @@ class Writer(threading.Thread):
             self.error = exc
 
 
-def watch_until_done(c: Client, prefix: str, start_revision: int, sink: list[Event], timeout: float) -> None:
+def watch_until_done(
+    c: Client, prefix: str, start_revision: int, sink: list[Event], timeout: float | None
+) -> None:
+    """Without a timeout the iterating thread reads the stream itself (sync/turn.py); with one, the
+    stream's owner thread reads and hands events over: the scenarios below cover both paths."""
     with c.watch(prefix, prefix=True, start_revision=start_revision, timeout=timeout) as w:
         for event in w:
             sink.append(event)
@@ -84,6 +88,7 @@ def run_fault_scenario(
     prefix: str,
     count: int,
     faults: list[tuple[int, Callable[[], None]]],
+    watch_timeout: float | None = 200,
 ) -> tuple[list[Event], int, Writer]:
     """Watch from a fresh revision, write `count` puts, and run each fault once the writer has
     written its threshold. Returns the events, the start revision and the writer."""
@@ -92,7 +97,7 @@ def run_fault_scenario(
     events: list[Event] = []
     with Client(watch_endpoints, timeout=2.0) as watcher_client:
         watcher = threading.Thread(
-            target=watch_until_done, args=(watcher_client, prefix, start, events, 200), daemon=True
+            target=watch_until_done, args=(watcher_client, prefix, start, events, watch_timeout), daemon=True
         )
         watcher.start()
         writer = Writer(write_endpoints, prefix, count)
@@ -123,6 +128,7 @@ def test_etcd_killed_and_restarted_five_times_mid_watch(fresh_etcd: EtcdServer, 
     events, start, writer = run_fault_scenario(
         [fresh_etcd.endpoint], [fresh_etcd.endpoint], fresh_etcd.endpoint, prefix, count,
         [(k * count // 6, crash) for k in range(1, 6)],
+        watch_timeout=None,  # a stall is caught by the join below; close() ends the read
     )
     assert fresh_etcd.starts == 6 and writer.failures > 0  # the outages really hit the writer
     check_exactly_once(events, start, count)
@@ -190,6 +196,7 @@ def test_network_cut_by_proxy_resumes_without_loss(fresh_etcd: EtcdServer, prefi
         events, start, _ = run_fault_scenario(
             [proxy.endpoint], [fresh_etcd.endpoint], fresh_etcd.endpoint, prefix, count,
             [(count // 4, cut), (count // 2, heal)],
+            watch_timeout=None,
         )
         assert proxy.accepted >= 2  # it really reconnected through the proxy
     check_exactly_once(events, start, count)

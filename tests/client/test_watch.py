@@ -255,3 +255,35 @@ def test_close_with_open_watches_frees_the_server(etcd: EtcdServer, prefix: str)
     assert etcd.wait_for("watch_streams", baseline_streams, timeout=3) == baseline_streams
     assert c.watch_stream_count() == 0
     del w1, w2
+
+
+def test_threads_iterating_watches_of_one_stream_each_get_theirs(client: Client, prefix: str) -> None:
+    """Without a timeout each iterating thread may read the shared stream itself (one at a time);
+    events for the others are handed to them, and a watch nobody iterates still gets its events."""
+    names = ["t0", "t1", "t2", "idle"]
+    per_name = 150
+    watches = {n: client.watch(f"{prefix}{n}/", prefix=True) for n in names}
+    assert client.watch_stream_count() == 1
+    seen: dict[str, list[Event]] = {n: [] for n in names}
+
+    def iterate(name: str) -> None:
+        for event in watches[name]:
+            seen[name].append(event)
+            if len(seen[name]) == per_name:
+                return
+
+    threads = [threading.Thread(target=iterate, args=(n,), daemon=True) for n in names[:3]]
+    for t in threads:
+        t.start()
+    written: dict[str, list[int]] = {n: [] for n in names}
+    for i in range(per_name * len(names)):
+        name = names[i % len(names)]
+        written[name].append(client.put(f"{prefix}{name}/{i}", str(i)))
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), {n: len(e) for n, e in seen.items()}
+    iterate("idle")  # its events were read for it while the others iterated
+    for name in names:
+        assert [e.mod_revision for e in seen[name]] == written[name], name
+        watches[name].close()
+    assert client.watcher_count() == 0
