@@ -5,7 +5,10 @@ and single puts), each consumer runs in its own process watching a fresh prefix 
 revision; the parent writes the puts with raw gRPC stubs and measures, per consumer, events/s
 (writer start to the consumer's last event) and the consumer process's CPU per event (/proc/PID/stat,
 sampled once the consumer is connected and again when it has every event). Consumers alternate
-within one run, --rounds times; medians are printed with ratios to etcdctl.
+within one run, --rounds times; medians are printed with ratios to etcdctl. "grpcio stub" consumers
+iterate a bare generated stub (no client around it): grpcio's own per-message floor.
+--baseline-tree DIR adds "baseline" consumers importing another fixed_client copy from DIR (say, the
+tree before a change), measured side by side in the same run.
 
     python bench/watch_throughput.py --txn-puts 100000 --single-puts 20000
 """

@@ -103,6 +103,10 @@ def fix_problems(source: str | bytes, found: list[Diagnostic]) -> list[str]:
     return problems
 
 
+def _libcst_limit(d: Diagnostic) -> bool:
+    return d.code == "KL001" and d.message.startswith(("valid Python that libcst cannot parse", "libcst does not reproduce"))
+
+
 def _codes(found: list[Diagnostic]) -> list[str]:
     return [f"{d.code}@{d.line}:{d.column}" for d in found]
 
@@ -112,8 +116,10 @@ def violations(source: str | bytes) -> list[str]:
     try:
         found = check_source(source, "fuzz.py", SETTINGS)
         internal = [d.message for d in found if d.code == "KL001" and "internal error" in d.message]
-        unscreened = check_source(source, "fuzz.py", SETTINGS, screen=False)
-        screen = [] if unscreened == found else [f"the ast screen changed the findings: {_codes(found)} != {_codes(unscreened)}"]
+        # A libcst limit (KL001 on valid Python) shows only when libcst runs: not a hidden finding.
+        unscreened = [d for d in check_source(source, "fuzz.py", SETTINGS, screen=False) if not _libcst_limit(d)]
+        screened = [d for d in found if not _libcst_limit(d)]
+        screen = [] if unscreened == screened else [f"the ast screen changed the findings: {_codes(screened)} != {_codes(unscreened)}"]
         return (
             screen
             + [f"internal error: {m}" for m in internal]

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 _END = object()  # ends a request iterator / wakes a closed watch
 _ENDED = object()  # a read's outcome: the server ended the call
 _RESTART = object()  # a read's outcome: reopen the call with a fresh token
-_BROKEN = object()  # the owner's read raised (not a gRPC error): reconnect
+_BROKEN = object()  # a read raised (not a gRPC error): the owner reopens the call
 DRAIN_TIMEOUT = 1.0  # longest wait for the server to acknowledge a retiring stream's cancels
 
 
@@ -228,7 +228,7 @@ class WatchStream:
                 try:
                     outcome = self._read_one(call)
                 finally:
-                    turn.release(outcome)  # _BROKEN if the read raised: the owner dies, watchers stop reading
+                    turn.release(outcome)  # _BROKEN if the read raised (the owner thread then dies)
             if outcome is not None:
                 return self._settle(outcome)
 
@@ -243,6 +243,8 @@ class WatchStream:
         try:
             outcome = self._read_one(call, sink, buffer)  # type: ignore[arg-type]
         finally:
+            # _BROKEN when the read raised (say KeyboardInterrupt while waiting): grpcio's receive may
+            # still be pending on the call, so the owner reopens it and resumes from next_rev.
             self._turn.release(None if outcome is _BROKEN else outcome)
         return True
 

@@ -287,3 +287,39 @@ def test_threads_iterating_watches_of_one_stream_each_get_theirs(client: Client,
         assert [e.mod_revision for e in seen[name]] == written[name], name
         watches[name].close()
     assert client.watcher_count() == 0
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_iteration_loses_and_repeats_nothing(client: Client, prefix: str) -> None:
+    """An exception raised into the thread blocked in ``next(w)`` (here a signal handler's), whether
+    it was reading the stream itself (grpcio's receive is then left pending, so the stream is
+    reopened) or waiting for the owner thread: iteration goes on with every later event once."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        with client.watch(prefix, prefix=True) as w:
+            written: list[int] = []
+            seen: list[int] = []
+            for round_ in range(4):
+                revisions = [client.put(f"{prefix}{round_}/{i}", "v") for i in range(3)]
+                written += revisions
+                seen += [next(w).mod_revision for _ in revisions]
+                timer = threading.Timer(0.3, signal.pthread_kill, args=(threading.get_ident(), signal.SIGUSR1))
+                timer.start()
+                with pytest.raises(Interrupted):
+                    next(w)  # blocks: nothing more was written
+                timer.join()
+            last = client.put(prefix + "last", "x")
+            written.append(last)
+            while not seen or seen[-1] != last:
+                seen.append(next(w).mod_revision)
+            assert seen == written
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
