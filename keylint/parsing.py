@@ -78,8 +78,8 @@ def parse_ast(text: str, path: str) -> ast.Module | ParseFailure:
         return ParseFailure(f"syntax error: {exc.msg} (line {line})", line, max(column, 1))
     except RecursionError:
         return ParseFailure("nesting too deep to parse")
-    except MemoryError:
-        return ParseFailure(OUT_OF_MEMORY)
+    except MemoryError:  # CPython's parser also says MemoryError for some deep nesting
+        return ParseFailure("nesting too deep, or file too large, to parse (MemoryError)")
     except (ValueError, OverflowError, UnicodeError) as exc:
         return ParseFailure(f"cannot parse: {exc}")
 

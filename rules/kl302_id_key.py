@@ -47,8 +47,11 @@ class IdKey(Rule):
         "memcache, Django's cache, shelve). Not reported: tables that keep their objects alive for the "
         "table's life (the stored value holds the object, as in `memo[id(x)] = (x, result)`, or a keep-alive "
         "list), entries removed by `weakref.finalize` or a `weakref.ref` callback, `WeakKeyDictionary`/"
-        "`WeakValueDictionary`, entries removed again in the same call (recursion guards), and tables local "
-        "to one call, `self` keyed in its own table, and module-level objects."
+        "`WeakValueDictionary`, entries removed again in the same call (recursion guards), tables local "
+        "to one call (a closure that fills one may be passed to ordinary calls made during the call; it makes "
+        "the table outlive the call only when it is stored, returned, or handed to an API that keeps or defers "
+        "callables, such as `Thread(target=...)`, `executor.submit`, `loop.call_later`, `.connect`/`.register`), "
+        "`self` keyed in its own table, and module-level objects."
     )
     why = (
         "`id()` is an address, unique only among objects alive at the same time. When `obj` is collected, "
@@ -99,6 +102,9 @@ def thumbnail(image):
         Valid('class Counter:\n    def __init__(self):\n        self.counts = {}\n\n    def incref(self, ident):\n        self.counts[ident] = self.counts.get(ident, 0) + 1\n\ndef track(c, obj):\n    c.incref(id(obj))\n', "the id arrives from a caller: lifetime not visible"),
         Valid('class Collector:\n    def __init__(self):\n        self.store_ids = set()\n\n    def visit(self, node):\n        self.store_ids.add(id(node))\n', "a per-walk object's table: its lifetime is not visible"),
         Valid('class UniqueAppender:\n    __slots__ = ("data", "_unique")\n    _unique: dict\n\n    def __init__(self, data):\n        self.data = data\n        self._unique = {}\n\n    def append(self, item):\n        if id(item) not in self._unique:\n            self.data.append(item)\n            self._unique[id(item)] = True\n', "a class-body annotation without a value declares an instance attribute"),
+        Valid('def deep_annotate(element, annotations):\n    cloned_ids = {}\n\n    def clone(elem, **kw):\n        id_ = id(elem)\n        if id_ in cloned_ids:\n            return cloned_ids[id_]\n        newelem = elem._annotate(annotations)\n        newelem._copy_internals(clone=clone, **kw)\n        cloned_ids[id_] = newelem\n        return newelem\n\n    if element is not None:\n        element = clone(element)\n    clone = None  # remove gc cycles\n    return element\n', "a per-call clone memo whose closure is only passed to calls made during the call (SQLAlchemy)"),
+        Valid('def order(items):\n    rank = {}\n    for i, item in enumerate(items):\n        rank[id(item)] = i\n    return sorted(items, key=lambda item: rank[id(item)])\n', "a lambda capturing the table, used by a call and dropped"),
+        Valid('def walk(root, traverse):\n    seen = {}\n\n    def visit(node):\n        seen[id(node)] = node.name\n    traverse(root, {}, {"node": visit})\n    return len(seen)\n', "the closure in a visitor dict passed to a call: the dict does not outlive the call"),
     ]
     INVALID: ClassVar[list[Invalid | str]] = [
         Invalid('_thumbs = {}\n\ndef thumbnail(image):\n    key = id(image)\n    if key not in _thumbs:\n        _thumbs[key] = image.resize((128, 128))\n    return _thumbs[key]\n', line=6),
@@ -115,6 +121,10 @@ def thumbnail(image):
         Invalid('from django.core.cache import cache\n\ndef remember(request, data):\n    cache.set("req-%d" % id(request), data)\n', line=4),
         Invalid('class Index:\n    rows: dict = {}\n\n    def add(self, row):\n        self.rows[id(row)] = row.key\n', line=5, note="annotated class attribute with a value"),
         Invalid('class Index:\n    rows = {}\n\n    def add(self, row):\n        self.rows[id(row)] = row.key\n\n    def drop(self, row):\n        self.rows.pop(id(row), None)\n', line=5),
+        Invalid('def scan(executor, items):\n    seen = {}\n\n    def worker(x):\n        seen[id(x)] = x.name\n    for x in items:\n        executor.submit(worker, x)\n', line=5, note="the executor runs the closure after the call returns"),
+        Invalid('import threading\n\ndef watch(items):\n    seen = set()\n\n    def worker():\n        for x in list(items):\n            seen.add(id(x))\n    threading.Thread(target=worker).start()\n', line=8, note="a thread keeps the closure"),
+        Invalid('def install(loop, obj):\n    stamps = {}\n\n    def tick(x):\n        stamps[id(x)] = x.value\n    loop.call_later(1.0, tick, obj)\n', line=5, note="the loop calls it later"),
+        Invalid('import functools\n\ndef hook(bus):\n    seen = {}\n\n    def on_event(name, event):\n        seen[id(event)] = name\n    bus.handler = functools.partial(on_event, "bus")\n', line=7, note="a stored partial keeps the closure"),
     ]
 
     def check_sink(self, sink: Sink, analysis: ModuleAnalysis) -> Iterable[Finding]:

@@ -1,7 +1,8 @@
 """keylint over real code: the running interpreter's whole standard library (tests and test data
 included) and a few installed packages (libcst, grpc, hypothesis), through the CLI with no cache.
 Every file is checked; no internal error or crash; a KL001 only for a file the interpreter itself
-cannot compile (Python 2 test data, files with deliberate syntax or encoding errors)."""
+cannot compile (Python 2 test data, files with deliberate syntax or encoding errors), or for the
+rare valid construct libcst cannot parse, reported as such."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import libcst
 
 STDLIB = sysconfig.get_paths()["stdlib"]
 PACKAGES = [os.path.dirname(m.__file__ or "") for m in (libcst, grpc, hypothesis)]
+LIBCST_GAP = "valid Python that libcst cannot parse"
 SKIPPED_FOLDERS = {"site-packages", "__pycache__"}  # the stdlib folder holds site-packages: not stdlib
 
 
@@ -57,7 +59,10 @@ def test_stdlib_and_site_packages_every_file_checked_without_internal_error(tmp_
     expected = python_files(STDLIB).union(*(python_files(p) for p in PACKAGES))
     assert set(findings) == expected, (sorted(expected - set(findings))[:20], sorted(set(findings) - expected)[:20])
     kl001 = {path: message for path, found in findings.items() for code, message in found if code == "KL001"}
-    wrong = [f"{path}: {message}" for path, message in kl001.items() if not python_rejects(path)]
+    # libcst 1.9 rejects a few valid constructs (test_grammar.py's `(name): int`); keylint says so.
+    libcst_gaps = [p for p, m in kl001.items() if m.startswith(LIBCST_GAP)]
+    assert len(libcst_gaps) <= 3, libcst_gaps
+    wrong = [f"{p}: {m}" for p, m in kl001.items() if p not in libcst_gaps and not python_rejects(p)]
     assert wrong == [], "KL001 for files Python compiles:\n" + "\n".join(wrong)
     assert any("badsyntax" in p or "bad_coding" in p for p in kl001), "the stdlib's broken test files went unreported"
     assert not [m for m in kl001.values() if "internal error" in m or "crashed" in m]

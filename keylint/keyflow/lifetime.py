@@ -11,6 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from keylint.keyflow.analysis import ModuleAnalysis
+from keylint.keyflow.escape import escapes
 from keylint.keyflow.model import FunctionInfo, Sink, Where
 from keylint.keyflow.names import dotted, lookup_scope_chain, qualify, source_text
 
@@ -48,7 +49,7 @@ def table_owner(sink: Sink, an: ModuleAnalysis) -> str | None:
         kinds = {b.kind for b in owner.bindings.get(root.value, [])}
         if "param" in kinds or owner.function is None:
             return None
-        if _escapes(owner.function, root.value):
+        if escapes(owner.function, root.value, an):
             return f"`{sink.mapping_label}` outlives the call that fills it"
         return None
     return None
@@ -115,89 +116,6 @@ def _is_self_attr(expr: cst.BaseExpression, where: Where) -> bool:
 def _is_self(name: str, where: Where) -> bool:
     fn = where.scope.function
     return fn is not None and fn.cls is not None and bool(fn.params) and fn.params[0].name == name
-
-
-class _Escape(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.escapes = False
-        self.closures: list[str] = []
-
-    def _mentions(self, node: cst.CSTNode | None) -> bool:
-        if node is None:
-            return False
-        if isinstance(node, cst.Name):
-            return node.value == self.name
-        if isinstance(node, (cst.Tuple, cst.List)):
-            return any(self._mentions(e.value) for e in node.elements)
-        return False
-
-    def visit_Return(self, node: cst.Return) -> None:
-        self.escapes |= self._mentions(node.value)
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        self.escapes |= isinstance(node.value, cst.BaseExpression) and self._mentions(node.value)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if self._mentions(node.value) and any(not isinstance(t.target, cst.Name) for t in node.targets):
-            self.escapes = True
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        finder = _Mentions(self.name)
-        node.body.visit(finder)
-        if finder.found:
-            self.closures.append(node.name.value)  # keeps the table alive only if it escapes itself
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        finder = _Mentions(self.name)
-        node.body.visit(finder)
-        self.escapes |= finder.found
-        return False
-
-
-class _Mentions(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.found = False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.found |= node.value == self.name
-
-
-class _NonCallUses(cst.CSTVisitor):
-    """Uses of names other than calling them (`return f`, `Thread(target=f)`, `self.cb = f`)."""
-
-    def __init__(self, names: set[str]) -> None:
-        self.names = names
-        self.found = False
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        for arg in node.args:
-            arg.visit(self)
-        if not isinstance(node.func, cst.Name):
-            node.func.visit(self)
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False  # its own names (a parameter may shadow the closure's name)
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.found |= node.value in self.names
-
-
-def _escapes(fn: FunctionInfo, name: str) -> bool:
-    """The local table outlives the call: returned, yielded, stored on an object, captured by a
-    lambda, or captured by a nested function that itself leaves the call (not just called)."""
-    visitor = _Escape(name)
-    fn.node.body.visit(visitor)
-    if visitor.escapes:
-        return True
-    if visitor.closures:
-        uses = _NonCallUses(set(visitor.closures))
-        fn.node.body.visit(uses)
-        return uses.found
-    return False
 
 
 def is_weak_table(sink: Sink, an: ModuleAnalysis) -> bool:
