@@ -245,7 +245,7 @@ class WatchStream:
         finally:
             # _BROKEN when the read raised (say KeyboardInterrupt while waiting): grpcio's receive may
             # still be pending on the call, so the owner reopens it and resumes from next_rev.
-            self._turn.release(None if outcome is _BROKEN else outcome)
+            self._turn.release(outcome)
         return True
 
     def _read_one(
