@@ -189,11 +189,13 @@ class _Screen:
         self.returns: dict[str, list[ast.expr]] = {}  # function name -> returned expressions
         self.mappings: dict[str, list[tuple[bool, ast.expr, int]]] = {}  # container -> (is_write, key, scope)
         self.method_cache = False
+        self.decorated: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
         self._name_memo: dict[str, int] = {}
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None) -> bool:
         self._collect(tree)
+        self._cache_decorators()
         if self.method_cache and "KL701" in self.codes:
             return True
         if "KL801" in self.codes and self._mismatch_possible(text):
@@ -217,6 +219,18 @@ class _Screen:
         else:
             return True  # did not settle: be safe
         return any(self.eval(key, scope) & self.sink_mask for key, scope in self.sink_keys)
+
+    def _cache_decorators(self) -> None:
+        for node, in_class in self.decorated:
+            names = set()
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                names.add(_last(target))
+                names |= {q.rsplit(".", 1)[-1] for q in self._quals(target)}
+            if names & self.t["CACHE_DECORATOR_NAMES"]:
+                self.cached_functions.add(node.name)
+                if in_class:
+                    self.method_cache = True
 
     def _scope(self, parent: int, is_class: bool) -> int:
         self.parents.append(parent)
@@ -301,7 +315,9 @@ class _Screen:
         bits = 0
         if changing and (text_methods or node.decorator_list):
             bits |= self.context_raw
-        if not text_methods and not node.decorator_list:
+        if not text_methods:
+            # A class decorator may add a repr (dataclass) or not (anything else, misspelt ones
+            # included): only the rule knows, so the screen keeps the default-text assumption.
             bits |= self.address_raw  # narrowed in _seed: every base must print the default text too
         self.class_raw[node.name] = self.class_raw.get(node.name, 0) | bits
         self.class_bases[node.name] = [_last(b) if isinstance(b, (ast.Name, ast.Attribute)) else None for b in node.bases]
@@ -320,13 +336,10 @@ class _Screen:
         self.functions.setdefault(node.name, []).append(inner)
         self.fn_names[inner] = node.name
         decorators = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
-        for decorator in node.decorator_list:
-            qual = self._quals(decorator.func if isinstance(decorator, ast.Call) else decorator)
-            decorators |= {q.rsplit(".", 1)[-1] for q in qual}
-        if decorators & self.t["CACHE_DECORATOR_NAMES"]:
-            self.cached_functions.add(node.name)
-            if in_class:
-                self.method_cache = True
+        if node.decorator_list:
+            # Aliases (`from functools import lru_cache as memo`) are resolved once the whole module
+            # is collected: the walk may meet the def before the import.
+            self.decorated.append((node, in_class))
         if in_class and node.name == "__init__" and outer in self.class_of:
             self.class_inits.setdefault(self.class_of[outer], []).append(inner)
         if in_class and args and "staticmethod" not in decorators:
@@ -465,7 +478,9 @@ class _Screen:
         if isinstance(container, ast.Name):
             label = "n:" + container.id  # kept only if the module binds it (see _mismatch_possible)
         elif isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name) and (
-            self.first_param.get(self._fn) == container.value.id or container.value.id in self.class_names
+            # `self` of the method or of any enclosing method (a lambda or nested def reads it freely)
+            any(self.first_param.get(s) == container.value.id for s in self._chain(self._scope_now))
+            or container.value.id in self.class_names
             or container.value.id[:1].isupper()  # a class defined later in the module
         ):
             label = "a:" + container.attr
