@@ -189,12 +189,15 @@ class _Screen:
         self.returns: dict[str, list[ast.expr]] = {}  # function name -> returned expressions
         self.mappings: dict[str, list[tuple[bool, ast.expr, int]]] = {}  # container -> (is_write, key, scope)
         self.method_cache = False
+        self.libcst_gap = False
         self.decorated: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
         self._name_memo: dict[str, int] = {}
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None) -> bool:
         self._collect(tree)
+        if self.libcst_gap:
+            return True  # the full path reports libcst's failure to parse: so must this one
         self._cache_decorators()
         if self.method_cache and "KL701" in self.codes:
             return True
@@ -377,6 +380,8 @@ class _Screen:
                 self._mapping_use(node.target.value, node.target.slice, write=False)
         elif kind is ast.AnnAssign:
             assert isinstance(node, ast.AnnAssign)
+            if not node.simple and isinstance(node.target, ast.Name):
+                self.libcst_gap = True  # `(name): int = 1`: valid Python libcst cannot parse (KL001)
             if node.value is not None:
                 self._bind(node.target, node.value, scope, in_class)
             names = _annotation_names(node.annotation)

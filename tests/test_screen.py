@@ -118,6 +118,13 @@ def test_plain_module_is_ruled_out() -> None:
     assert screen.could_fire(ast.parse(source + "# noqa: KL201\n"), settings, codes, source + "# noqa: KL201\n")
 
 
+def test_valid_python_libcst_cannot_parse_still_reaches_libcst() -> None:
+    source = "(pars): bool = True\n"  # accepted by `ast`, rejected by libcst 1.9: KL001 either way
+    full = check_source(source, "gap.py", Settings(), screen=False)
+    assert [d.code for d in full] == ["KL001"]
+    _same(source, "gap.py", Settings())
+
+
 def test_unknown_rule_code_disables_the_screen() -> None:
     assert screen.could_fire(ast.parse("x = 1\n"), Settings(), ("KL999",), "x = 1\n")
 
