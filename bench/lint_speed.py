@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--touch", type=float, default=0.01, help="share of files changed for the 'touched' run")
     parser.add_argument("--no-fixit", action="store_true", help="skip Fixit (about a minute per 10 MB)")
     parser.add_argument("--no-equivalence", action="store_true", help="skip the full-path findings check")
+    parser.add_argument("--fixit-timeout", type=int, default=1800, metavar="S", help="stop Fixit after S seconds")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="lint_speed_") as temp:
@@ -154,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             record("ast.parse, 1 process", [PY, "-c", AST_ONLY, str(listing)])
         if not args.no_fixit:
             print("fixit, one rule (NoStaticIfCondition), once", flush=True)
-            record("fixit 1 rule", [str(BIN / "fixit"), "lint", *files])
+            try:
+                record("fixit 1 rule", ["timeout", str(args.fixit_timeout), str(BIN / "fixit"), "lint", *files])
+            except RuntimeError as exc:  # killed or timed out: report it, keep the rest of the run
+                print(f"  fixit did not finish within {args.fixit_timeout} s: {str(exc)[:200]}", flush=True)
 
         one = work / "one" / "one_file.py"
         one.parent.mkdir()
