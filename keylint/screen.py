@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from keylint.screen_tables import glob_regex, name_patterns, tables
+from keylint.screen_tables import client_pattern, glob_regex, name_patterns, tables
 from keylint.settings import Settings
 
 # Codes whose sources this module models; any other enabled code disables the screen.
@@ -37,6 +37,9 @@ _KEEP_SET_METHODS = frozenset({"copy", "keys", "values", "items"})
 _SET_TYPES = frozenset({"set", "frozenset", "Set", "FrozenSet", "AbstractSet", "MutableSet"})
 _TEXT_CALLS = frozenset({"str", "repr", "format", "ascii"})
 _MAPPING_WRITES = frozenset({"setdefault", "__setitem__", "add"})
+# keyflow's mapping-method shapes (positional arguments, min and max); names not here take any.
+_MAPPING_SHAPES = {"get": (1, 2), "setdefault": (1, 2), "pop": (1, 2), "__contains__": (1, 1), "__getitem__": (1, 1),
+                   "__setitem__": (2, 2), "__delitem__": (1, 1), "add": (1, 1), "discard": (1, 1)}
 
 
 @lru_cache(maxsize=1)
@@ -164,6 +167,9 @@ class _Screen:
         self.equations: list[tuple[Var, ast.expr, int]] = []
         self.var: dict[Var, int] = {}
         self.sink_keys: list[tuple[ast.expr, int]] = []
+        self.hash_keys: list[tuple[ast.expr, int]] = []  # sinks only KL401 reports on
+        self.file_calls: list[tuple[ast.Call, int]] = []
+        self.client_module = False  # set by run(): could any receiver here be a cache client?
         self.def_names: set[str] = set()
         self.class_names: set[str] = set()
         self.cached_functions: set[str] = set()
@@ -195,6 +201,8 @@ class _Screen:
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None) -> bool:
+        pattern = client_pattern()
+        self.client_module = text is None or pattern is None or pattern.search(text) is not None
         self._collect(tree)
         if self.libcst_gap:
             return True  # the full path reports libcst's failure to parse: so must this one
@@ -206,7 +214,8 @@ class _Screen:
         for name, values, scope in self.calls:
             if name in self.cached_functions:
                 self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
-        if not self.sink_keys:
+        self._file_names()
+        if not self.sink_keys and not self.hash_keys:
             return False
         self._seed()
         for _ in range(30):
@@ -221,7 +230,17 @@ class _Screen:
                 break
         else:
             return True  # did not settle: be safe
-        return any(self.eval(key, scope) & self.sink_mask for key, scope in self.sink_keys)
+        return any(self.eval(key, scope) & self.sink_mask for key, scope in self.sink_keys) or any(
+            self.eval(key, scope) & self.hash_hot for key, scope in self.hash_keys
+        )
+
+    def _file_names(self) -> None:
+        """keyflow's file-name sinks are qualified calls (`open`, `os.path.join`, `sqlite3.connect`...):
+        `", ".join(parts)` or `sock.connect(addr)` are not, unless an import makes them so."""
+        wanted = self.t["FILENAME_QUALS"]
+        for node, scope in self.file_calls:
+            if self._quals(node.func) & wanted:
+                self.sink_keys.extend((a, scope) for a in node.args if not isinstance(a, ast.Starred))
 
     def _cache_decorators(self) -> None:
         for node, in_class in self.decorated:
@@ -428,16 +447,27 @@ class _Screen:
         values = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
         self.calls.append((name, values, scope))
         self.call_nodes.append((node, scope))
-        method = isinstance(node.func, ast.Attribute)
-        if (
-            (method and (name in self.t["MAPPING_METHODS"] or name in self.t["CLIENT_METHODS"] or name in self.t["EXTRA_SINK_METHODS"]
-                         or name.endswith("_object") or name.startswith("upload_")))
-            or name in self.t["FILENAME_CALLS"] or name in self.sink_functions
-        ):
+        t = self.t
+        if name in self.sink_functions:  # configured sinks: any argument may be the key
             self.sink_keys.extend((v, scope) for v in values)
-        if method and name in self.t["MAPPING_METHODS"] and node.args:
-            assert isinstance(node.func, ast.Attribute)
+        if name in t["FILENAME_CALLS"]:
+            self.file_calls.append((node, scope))  # the callee's import is resolved once all are seen
+        if not isinstance(node.func, ast.Attribute):
+            return
+        if name in t["CLIENT_METHODS"]:
+            # keyflow: a cache client's key is its first positional argument or `key=`/`name=`
+            if self.client_module:
+                first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+                keys = [k.value for k in node.keywords if k.arg in ("key", "name")]
+                self.sink_keys.extend((k, scope) for k in ([first] if first is not None else []) + keys)
+        if name in t["MAPPING_METHODS"] and node.args:
+            shape = _MAPPING_SHAPES.get(name)
+            if shape is None or (not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
+                                 and shape[0] <= len(node.args) <= shape[1]):
+                self.sink_keys.append((node.args[0], scope))  # keyflow's mapping methods: the first argument
             self._mapping_use(node.func.value, node.args[0], write=name in _MAPPING_WRITES)
+        if name in t["EXTRA_SINK_METHODS"] or name.endswith("_object") or name.startswith("upload_"):
+            self.hash_keys.extend((v, scope) for v in values)  # KL401's own SQL and object-store sinks
 
     def _bind(self, target: ast.expr, value: ast.expr, scope: int, in_class: bool) -> None:
         for var in self._target_vars(target, scope, in_class):

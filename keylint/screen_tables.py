@@ -64,6 +64,15 @@ CLIENT_METHODS = frozenset(
     increment expire_at pop memoize set_many get_many delete_many""".split()
 )
 FILENAME_CALLS = frozenset("open Path join connect".split())  # last components of keyflow's file-name sinks
+FILENAME_QUALS = frozenset(
+    "open io.open os.open builtins.open pathlib.Path os.path.join shelve.open dbm.open sqlite3.connect".split()
+)
+# What a cache client's receiver must show for keyflow's `classify_client` to say yes: a constructor's
+# module (its qualified name starts with one) or a hint in a name (`redis_conn`, `_mc`, `page_cache`).
+CLIENT_MODULES = frozenset(
+    "redis aioredis pymemcache memcache pylibmc bmemcached diskcache aiocache shelve dbm django cachetools".split()
+)
+PERSISTENT_HINTS = ("redis", "memcache", "memcached", "mc", "diskcache", "shelf", "shelve", "rds")
 EXTRA_SINK_METHODS = frozenset("execute executemany blob get_blob Object put_object get_object delete_object".split())
 NORMALISERS = frozenset(
     "lower upper casefold strip lstrip rstrip title capitalize normcase normpath abspath realpath normalize".split()
@@ -97,8 +106,12 @@ _TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table ->
         "CONTEXT_NAMES": ("CONTEXT_NAMES", False), "DEADLINE_NAMES": ("DEADLINE_NAMES", False),
         "TIMEOUT_NAMES": ("TIMEOUT_NAMES", False), "DEADLINE_CALLS": ("DEADLINE_CALLS", False),
         "CACHE_DECORATOR_NAMES": ("CACHE_DECORATORS", True), "CLIENT_METHODS": ("CLIENT_METHODS", False),
+        "PERSISTENT_HINTS": ("PERSISTENT_HINTS", False), "CLIENT_CONSTRUCTORS": ("CLIENT_CONSTRUCTORS", False),
     },
-    "keylint.keyflow.sinks": {"MAPPING_METHODS": ("MAPPING_METHODS", False), "FILENAME_CALLS": ("_FILENAME_CALLS", True)},
+    "keylint.keyflow.sinks": {
+        "MAPPING_METHODS": ("MAPPING_METHODS", False), "FILENAME_CALLS": ("_FILENAME_CALLS", True),
+        "FILENAME_QUALS": ("_FILENAME_CALLS", False),
+    },
     "keylint.keyflow.timeflow": {  # BUCKET_CALLS / COARSE_METHODS only narrow: never copied here
         "PROPAGATE_TIME": ("_PROPAGATE", False), "FINE_ATTRS": ("_FINE_ATTRS", False),
         "BUCKET_CALLS": ("_BUCKET_CALLS", False), "COARSE_METHODS": ("_COARSE_METHODS", False),
@@ -211,6 +224,21 @@ def glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
 
 
+
+
+@lru_cache(maxsize=1)
+def client_pattern() -> re.Pattern[str]:
+    """Text that any cache client's receiver needs somewhere in the module: a client module's name
+    (a constructor's qualified name starts with it, so an import spells it) or a name hint. Hints
+    longer than two letters match anywhere in a name but `rds`, only at a word's start; `mc` only
+    as the whole name `mc`/`_mc`; `cache` anywhere."""
+    found = tables()
+    heads = {name.split(".", 1)[0] for name in found.get("CLIENT_CONSTRUCTORS", ())} | set(found["CLIENT_MODULES"])
+    words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads | {"cache"}
+    short = {h for h in found["PERSISTENT_HINTS"] if len(h) == 3}
+    parts = [re.escape(w) for w in sorted(words)] + [rf"(?<![a-z0-9]){re.escape(w)}" for w in sorted(short)]
+    parts.append(r"(?<![a-z0-9_])_?mc(?![a-z0-9_])")
+    return re.compile("(?i)" + "|".join(parts))
 
 
 @lru_cache(maxsize=1)

@@ -153,6 +153,10 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert sources.CLIENT_METHODS <= t["CLIENT_METHODS"]
     assert set(sinks.MAPPING_METHODS) <= t["MAPPING_METHODS"]
     assert last(sinks._FILENAME_CALLS) <= t["FILENAME_CALLS"]
+    assert set(sinks._FILENAME_CALLS) <= t["FILENAME_QUALS"]
+    assert set(sources.PERSISTENT_HINTS) <= t["PERSISTENT_HINTS"]
+    assert {name.split(".", 1)[0] for name in sources.CLIENT_CONSTRUCTORS} <= t["CLIENT_MODULES"]
+    assert {name: shape[1:] for name, shape in sinks.MAPPING_METHODS.items()} == screen._MAPPING_SHAPES
     kl301 = importlib.import_module("keylint.rules.kl301_address_repr")
     kl401 = importlib.import_module("keylint.rules.kl401_salted_hash")
     kl501 = importlib.import_module("keylint.rules.kl501_order_dependent")
@@ -165,3 +169,37 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert kl601.UNIQUE_CALLS | kl601.RANGED_CALLS | kl601.PROCESS_CALLS <= t["PER_CALL_FUNCTIONS"]
     assert last(kl701._METHOD_CACHES) <= t["CACHE_DECORATOR_NAMES"]
     assert {n.lstrip(".").rsplit(".", 1)[-1] for n in kl801._NORMALISERS} <= t["NORMALISERS"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # `append` and `set` are cache-client methods, but only on a client: these receivers are lists/sets
+        "import time\n\ndef f(parts):\n    parts.append(str(time.time()))\n",
+        # `join` is a file-name sink only as os.path.join
+        "import time\n\ndef f():\n    return ', '.join([str(time.time())])\n",
+        # a mapping method's second argument is the value, not the key
+        "import time\n_m = {}\n\ndef f(k):\n    return _m.get(k, time.time())\n",
+    ],
+)
+def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
+    settings = Settings()
+    codes = screen.enabled_codes(settings, "plain.py") or ()
+    assert "KL201" in codes
+    assert check_source(source, "plain.py", settings, screen=False) == []
+    assert not screen.could_fire(ast.parse(source), settings, codes, source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import time\n\ndef f(redis_conn, v):\n    redis_conn.set(str(time.time()), v)\n",
+        "import time\nimport redis\nr = redis.Redis()\n\ndef f(v):\n    r.set(str(time.time()), v)\n",
+        "import os.path as osp\n\ndef f(d, v):\n    return open(osp.join(d, str(hash(v))))\n",
+    ],
+)
+def test_client_and_file_name_sinks_still_reach_the_rules(source: str) -> None:
+    settings = Settings()
+    full = check_source(source, "keys.py", settings, screen=False)
+    assert len(full) == 1 and full[0].code in ("KL201", "KL401")
+    assert check_source(source, "keys.py", settings) == full

@@ -59,23 +59,35 @@ class UseIndex:
         return isinstance(up, cst.AsName)
 
 
-class _Indexer(cst.CSTVisitor):
-    def __init__(self, index: UseIndex) -> None:
-        self.index = index
-        self.stack: list[cst.CSTNode] = []
+def _index(module: cst.Module, index: UseIndex) -> None:
+    """One pre-order pass over the expression fields (keyflow's field walk: libcst's own `visit`
+    rebuilds every node even for a read-only visitor, several times the cost of this)."""
+    from keylint.keyflow.collect import _child_fields
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            self.index.parent[id(node)] = self.stack[-1]
-        self.stack.append(node)
+    fields: dict[type, tuple[str, ...]] = {}
+    parent, names, attrs = index.parent, index.names, index.attrs
+    base = cst.CSTNode
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None]] = [(module, None)]
+    while stack:
+        node, up = stack.pop()
+        if up is not None:
+            parent[id(node)] = up
         if isinstance(node, cst.Attribute):
-            self.index.attrs.setdefault(node.attr.value, []).append(node)
-        elif isinstance(node, cst.Name) and not _is_label(node, self.stack[-2] if len(self.stack) > 1 else None):
-            self.index.names.setdefault(node.value, []).append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+            attrs.setdefault(node.attr.value, []).append(node)
+        elif isinstance(node, cst.Name) and not _is_label(node, up):
+            names.setdefault(node.value, []).append(node)
+        node_type = type(node)
+        order = fields.get(node_type)
+        if order is None:
+            order = fields[node_type] = _child_fields(node_type)
+        children: list[cst.CSTNode] = []
+        for name in order:
+            value = getattr(node, name)
+            if isinstance(value, base):
+                children.append(value)
+            elif type(value) in (list, tuple):
+                children.extend(item for item in value if isinstance(item, base))
+        stack.extend((child, node) for child in reversed(children))
 
 
 def _is_label(node: cst.Name, up: cst.CSTNode | None) -> bool:
@@ -94,7 +106,7 @@ def use_index(analysis: ModuleAnalysis) -> UseIndex:
     found = _INDEXES.get(analysis)
     if found is None:
         found = UseIndex()
-        analysis.module.visit(_Indexer(found))
+        _index(analysis.module, found)
         _INDEXES[analysis] = found
     return found
 
