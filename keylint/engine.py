@@ -72,9 +72,12 @@ def _check(source: str | bytes, path: str, settings: Settings, screen: bool) -> 
     too_deep = check_depth(tree, settings.max_depth)
     if too_deep is not None:
         return _failure(path, too_deep, text)
-    if screen and not _may_fire(tree, text, path, settings):
+    firing = _firing(tree, text, path, settings) if screen else None
+    if firing is not None and not firing:
         return []  # no selected rule can report here: libcst and the rules are never loaded
     rules = enabled_rules(settings, path)
+    if firing is not None:
+        rules = [rule for rule in rules if rule.code in firing]  # the others cannot report here
     if not rules:
         return []
     try:
@@ -123,11 +126,12 @@ def _on_large_stack(text: str, path: str, settings: Settings, rules: Sequence[ty
     return result[0] if result else _failure(path, ParseFailure("nesting too deep to analyse"))
 
 
-def _may_fire(tree: ast.Module, text: str, path: str, settings: Settings) -> bool:
-    from keylint.screen import could_fire, enabled_codes
+def _firing(tree: ast.Module, text: str, path: str, settings: Settings) -> frozenset[str] | None:
+    """The rules the `ast` screen cannot rule out here; None: all of them."""
+    from keylint.screen import enabled_codes, firing_codes
 
     codes = enabled_codes(settings, path)
-    return codes is None or could_fire(tree, settings, codes, text)
+    return None if codes is None else firing_codes(tree, settings, codes, text)
 
 
 def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections import deque
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from keylint.screen_tables import client_pattern, glob_regex, name_patterns, tables
+from keylint.screen_tables import client_possible, glob_regex, name_patterns, tables
 from keylint.settings import Settings
 
 # Codes whose sources this module models; any other enabled code disables the screen.
@@ -77,18 +78,24 @@ SUPPRESSION_CODE = "KL002"  # unused suppression comments: possible wherever a d
 
 def could_fire(tree: ast.Module, settings: Settings, codes: Sequence[str], text: str | None = None) -> bool:
     """False only when no rule in `codes` can report anything in this module (`text` is its source)."""
+    return firing_codes(tree, settings, codes, text) != frozenset()
+
+
+def firing_codes(tree: ast.Module, settings: Settings, codes: Sequence[str], text: str | None = None) -> frozenset[str] | None:
+    """The rules in `codes` that may report something in this module: a rule left out reports
+    nothing there. None when the screen cannot narrow them (every rule in `codes` must run)."""
     if SUPPRESSION_CODE in codes:
         if text is None or "noqa" in text or "keylint" in text:
-            return True
+            return None  # whether a directive is unused depends on every rule's findings
         codes = [c for c in codes if c != SUPPRESSION_CODE]
     if any(code not in _BIT for code in codes):
-        return True  # a rule the screen does not model: never hide it
+        return None  # a rule the screen does not model: never hide it
     if not codes:
-        return False
+        return frozenset()
     try:
         return _Screen(settings, codes).run(tree, text)
     except RecursionError:
-        return True
+        return None
 
 
 def _last(expr: ast.expr) -> str | None:
@@ -198,41 +205,81 @@ class _Screen:
         self.libcst_gap = False
         self.decorated: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
         self._name_memo: dict[str, int] = {}
+        self._reads: set[Var] | None = None  # while set, eval() records every variable it reads
 
     # ---- collection ---------------------------------------------------------------------------
-    def run(self, tree: ast.Module, text: str | None = None) -> bool:
-        pattern = client_pattern()
-        self.client_module = text is None or pattern is None or pattern.search(text) is not None
+    def run(self, tree: ast.Module, text: str | None = None) -> frozenset[str] | None:
+        self.client_module = text is None or client_possible(text)
         self._collect(tree)
         if self.libcst_gap:
-            return True  # the full path reports libcst's failure to parse: so must this one
+            return None  # the full path reports libcst's failure to parse: so must this one
         self._cache_decorators()
+        found: set[str] = set()
         if self.method_cache and "KL701" in self.codes:
-            return True
+            found.add("KL701")
         if "KL801" in self.codes and self._mismatch_possible(text):
-            return True
+            found.add("KL801")
         for name, values, scope in self.calls:
             if name in self.cached_functions:
                 self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
         self._file_names()
-        if not self.sink_keys and not self.hash_keys:
-            return False
-        self._seed()
-        for _ in range(30):
-            changed = False
-            for var, expr, scope in self.equations:
-                value = self.eval(expr, scope)
-                old = self.var.get(var, 0)
-                if value | old != old:
-                    self.var[var] = value | old
-                    changed = True
-            if not changed:
-                break
-        else:
-            return True  # did not settle: be safe
-        return any(self.eval(key, scope) & self.sink_mask for key, scope in self.sink_keys) or any(
-            self.eval(key, scope) & self.hash_hot for key, scope in self.hash_keys
-        )
+        if self.sink_keys or self.hash_keys:
+            self._seed()
+            bits = self._settle()
+            found.update(code for code in self.codes if _BIT[code] & bits)
+        return frozenset(found)
+
+    def _settle(self) -> int:
+        """The rule bits that reach a key. Solves the equations a key depends on (others cannot
+        change any key) by a worklist: an equation is re-evaluated only when a variable it reads has
+        grown. Bits only grow, so this ends; a budget still guards against pathological modules
+        (then: every rule's bit)."""
+        keys = [(k, s, self.sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
+        by_var: dict[Var, list[int]] = {}
+        for index, (var, _, _) in enumerate(self.equations):
+            by_var.setdefault(var, []).append(index)
+        reads: set[Var] = set()
+        self._reads = reads
+        for key, scope, _ in keys:
+            self.eval(key, scope)
+        readers: dict[Var, list[int]] = {}
+        needed: list[int] = []
+        seen: set[Var] = set()
+        frontier = list(reads)
+        while frontier:
+            var = frontier.pop()
+            if var in seen:
+                continue
+            seen.add(var)
+            for index in by_var.get(var, ()):
+                needed.append(index)
+                reads = self._reads = set()
+                _, expr, scope = self.equations[index]
+                self.eval(expr, scope)
+                for read in reads:
+                    readers.setdefault(read, []).append(index)
+                    if read not in seen:
+                        frontier.append(read)
+        self._reads = None
+        work = deque(needed)
+        queued = set(needed)
+        budget = 30 * len(needed) + 100
+        while work:
+            index = work.popleft()
+            queued.discard(index)
+            budget -= 1
+            if budget < 0:
+                return self.sink_mask | self.hash_hot  # did not settle: be safe
+            var, expr, scope = self.equations[index]
+            value = self.eval(expr, scope)
+            old = self.var.get(var, 0)
+            if value | old != old:
+                self.var[var] = value | old
+                for reader in readers.get(var, ()):
+                    if reader not in queued:
+                        queued.add(reader)
+                        work.append(reader)
+        return sum_or(self.eval(key, scope) & mask for key, scope, mask in keys)
 
     def _file_names(self) -> None:
         """keyflow's file-name sinks are qualified calls (`open`, `os.path.join`, `sqlite3.connect`...):
@@ -331,11 +378,12 @@ class _Screen:
             isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _TEXT_METHODS for t in s.targets)
             for s in node.body
         )
-        changing = any(_changes_state(m) for m in methods if m.name not in _INIT_METHODS) or any(
-            isinstance(n, ast.Call) and _last(n.func) in _CLOCK_NAMES for n in ast.walk(node)
-        )
         bits = 0
-        if changing and (text_methods or node.decorator_list):
+        # only asked when it can matter: KL101 selected and the instance has a text of its own
+        if self.context_raw and (text_methods or node.decorator_list) and (
+            any(_changes_state(m) for m in methods if m.name not in _INIT_METHODS)
+            or any(isinstance(n, ast.Call) and _last(n.func) in _CLOCK_NAMES for n in ast.walk(node))
+        ):
             bits |= self.context_raw
         if not text_methods:
             # A class decorator may add a repr (dataclass) or not (anything else, misspelt ones
@@ -630,8 +678,11 @@ class _Screen:
             name = node.id
             var = self.var
             value = self._name_source(name)
+            reads = self._reads
             for owner in self._chain(scope):
                 value |= var.get((owner, name), 0)
+                if reads is not None:
+                    reads.add((owner, name))
             if name in self.def_names:
                 value |= self.address_raw
             return value
@@ -648,6 +699,8 @@ class _Screen:
             if node.attr in self.t["FINE_ATTRS"]:
                 member |= self.time_bits
             receiver = self.eval(node.value, scope, d) & _HOT & member
+            if self._reads is not None:
+                self._reads.add("a:" + node.attr)
             return self.var.get("a:" + node.attr, 0) | self._name_source(node.attr) | receiver
         if kind is ast.Call:
             assert isinstance(node, ast.Call)
@@ -772,6 +825,8 @@ class _Screen:
             result |= self.configured
         for owner in self.functions.get(name, ()):
             result |= self.var.get(f"r:{owner}", 0)
+            if self._reads is not None:
+                self._reads.add(f"r:{owner}")
         if isinstance(func, ast.Name):
             if name in _TEXT_CALLS:
                 result |= _to_hot(values)

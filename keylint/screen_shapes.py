@@ -102,6 +102,7 @@ class ShapeFinder:
                  functions: dict[str, list[int]], returns: dict[int, list[ast.expr]],
                  defaults: dict[tuple[int, str], tuple[ast.expr, int]], aliases: dict[str, set[str]]) -> None:
         self.text = text
+        self._lines: list[str] | None = None
         self.scope_values = scope_values
         self.params = params
         self.self_params = self_params
@@ -114,6 +115,20 @@ class ShapeFinder:
         self._memo: dict[tuple[int, int], Shapes] = {}
         self._names: dict[tuple[int, str], Shapes] = {}
         self._active: set[object] = set()
+
+    def segment(self, node: ast.expr) -> str | None:
+        """`ast.get_source_segment`, with the module split into lines once (it splits on every call)."""
+        split = getattr(ast, "_splitlines_no_ff", None)
+        if split is None or getattr(node, "end_lineno", None) is None:
+            return ast.get_source_segment(self.text, node)
+        if self._lines is None:
+            self._lines = split(self.text)
+        lines = self._lines
+        first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[operator]
+        start, end = node.col_offset, node.end_col_offset
+        if first == last:
+            return lines[first].encode()[start:end].decode()
+        return "".join([lines[first].encode()[start:].decode(), *lines[first + 1:last], lines[last].encode()[:end].decode()])
 
     def shapes(self, expr: ast.expr, scope: int, env: Env | None = None, depth: int = 0) -> Shapes:
         if depth > 24:
@@ -143,7 +158,7 @@ class ShapeFinder:
                 return frozenset({("lit", expr.value, ()), ("text", expr.value, ())})
             if isinstance(expr.value, bytes):
                 return frozenset({("lit", repr(expr.value), ())})
-            segment = ast.get_source_segment(self.text, expr)
+            segment = self.segment(expr)
             return frozenset({("lit", segment, ())}) if segment is not None else None
         if isinstance(expr, ast.JoinedStr):
             return self._fstring(expr, scope, env, d)
@@ -210,7 +225,7 @@ class ShapeFinder:
         return frozenset(build(tuple(c)) for c in product(*parts))  # type: ignore[arg-type, operator]
 
     def _fstring(self, expr: ast.JoinedStr, scope: int, env: Env | None, d: int) -> Shapes:
-        source = ast.get_source_segment(self.text, expr)
+        source = self.segment(expr)
         if source is None or "\\" in source or "{{" in source or "}}" in source:
             return None  # libcst keeps the raw text of the literal parts: not reproducible here
         template = ""

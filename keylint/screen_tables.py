@@ -227,18 +227,25 @@ def glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
 
 
 @lru_cache(maxsize=1)
-def client_pattern() -> re.Pattern[str]:
-    """Text that any cache client's receiver needs somewhere in the module: a client module's name
-    (a constructor's qualified name starts with it, so an import spells it) or a name hint. Hints
-    longer than two letters match anywhere in a name but `rds`, only at a word's start; `mc` only
-    as the whole name `mc`/`_mc`; `cache` anywhere."""
+def _client_words() -> tuple[tuple[str, ...], re.Pattern[str]]:
     found = tables()
     heads = {name.split(".", 1)[0] for name in found.get("CLIENT_CONSTRUCTORS", ())} | set(found["CLIENT_MODULES"])
     words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads | {"cache"}
-    short = {h for h in found["PERSISTENT_HINTS"] if len(h) == 3}
-    parts = [re.escape(w) for w in sorted(words)] + [rf"(?<![a-z0-9]){re.escape(w)}" for w in sorted(short)]
-    parts.append(r"(?<![a-z0-9_])_?mc(?![a-z0-9_])")
-    return re.compile("(?i)" + "|".join(parts))
+    short = sorted(h for h in found["PERSISTENT_HINTS"] if len(h) == 3)
+    parts = [rf"(?<![a-z0-9]){re.escape(w)}" for w in short] + [r"(?<![a-z0-9_])_?mc(?![a-z0-9_])"]
+    return tuple(sorted(words)), re.compile("|".join(parts))
+
+
+def client_possible(text: str) -> bool:
+    """Could any receiver in this module be a cache client, as keyflow's `classify_client` decides?
+    It needs a client module's name (a constructor's qualified name starts with one, so an import
+    spells it) or a hint in a name: hints longer than three letters anywhere in a name, `rds` only
+    at a word's start, `mc` only as the whole name `mc`/`_mc`, `cache` anywhere."""
+    words, short = _client_words()
+    lowered = text.lower()
+    if any(word in lowered for word in words):
+        return True
+    return ("rds" in lowered or "mc" in lowered) and short.search(lowered) is not None
 
 
 @lru_cache(maxsize=1)

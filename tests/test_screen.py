@@ -54,6 +54,20 @@ def test_invalid_examples_pass_the_screen_for_their_own_rule() -> None:
             codes = screen.enabled_codes(settings, "example.py")
             assert codes == (code,)
             assert screen.could_fire(ast.parse(text), settings, codes, text), (code, text)
+            # with every rule selected, the rule is still among those the screen lets run
+            every = screen.enabled_codes(Settings(), "example.py") or ()
+            firing = screen.firing_codes(ast.parse(text), Settings(), every, text)
+            assert firing is None or code in firing, (code, text, firing)
+
+
+def test_the_screen_runs_only_the_rules_that_may_report() -> None:
+    source = "import time\n_m = {}\n\ndef f(v):\n    _m[str(time.time())] = v\n"
+    every = screen.enabled_codes(Settings(), "m.py") or ()
+    assert len(every) > 5
+    assert screen.firing_codes(ast.parse(source), Settings(), every, source) == {"KL201"}
+    # a suppression directive makes every rule run: KL002 needs all their findings
+    noted = source + "# noqa: KL301\n"
+    assert screen.firing_codes(ast.parse(noted), Settings(), every, noted) is None
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.rglob("*.py")), ids=lambda p: p.name)
