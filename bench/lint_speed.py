@@ -39,7 +39,16 @@ WRAPPER = textwrap.dedent(
     print(json.dumps({"wall": wall, "rss": rss, "code": done.returncode, "err": done.stderr.decode()[-500:]}))
     """
 )
-AST_ONLY = "import ast, sys\nfor p in open(sys.argv[1]).read().split('\\n'):\n    ast.parse(open(p, 'rb').read())\n"
+AST_ONLY = textwrap.dedent(  # a file that does not parse must not end the run (the corpus has some)
+    """
+    import ast, sys
+    for p in open(sys.argv[1]).read().split("\\n"):
+        try:
+            ast.parse(open(p, "rb").read())
+        except (SyntaxError, ValueError):
+            pass
+    """
+)
 FIXIT_CONFIG = '[tool.fixit]\nroot = true\nenable = ["fixit.rules:NoStaticIfCondition"]\n'
 ONE_FILE = "import time\n_seen = {}\n\ndef mark(x):\n    _seen[str(time.time())] = x\n"
 

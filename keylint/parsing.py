@@ -85,23 +85,42 @@ def parse_ast(text: str, path: str) -> ast.Module | ParseFailure:
 
 
 def nesting_depth(tree: ast.AST) -> int:
-    """Deepest node of `tree`, counted without recursion (the tree may be arbitrarily deep)."""
+    """Deepest node of `tree`, counted without recursion (the tree may be arbitrarily deep). Leaves
+    (names, constants, operators, contexts) add their fixed height without being pushed."""
     best = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 1)]
     pop, push = stack.pop, stack.append
     node_type = ast.AST
+    leaves = _LEAF_HEIGHT
     while stack:
         node, depth = pop()
-        best = max(best, depth)
+        if depth > best:
+            best = depth
         for name in node._fields:
             value = getattr(node, name, None)
             if isinstance(value, node_type):
-                push((value, depth + 1))
+                height = leaves.get(type(value))
+                if height is None:
+                    push((value, depth + 1))
+                elif depth + height > best:
+                    best = depth + height
             elif type(value) is list:
                 for item in value:
                     if isinstance(item, node_type):
-                        push((item, depth + 1))
+                        height = leaves.get(type(item))
+                        if height is None:
+                            push((item, depth + 1))
+                        elif depth + height > best:
+                            best = depth + height
     return best
+
+
+# Node types whose subtree height never varies: a Name holds its context, the rest hold no node.
+_LEAF_HEIGHT: dict[type, int] = {
+    ast.Name: 2, ast.Constant: 1, ast.Load: 1, ast.Store: 1, ast.Del: 1, ast.alias: 1, ast.Pass: 1, ast.Break: 1,
+    ast.Continue: 1, ast.Global: 1, ast.Nonlocal: 1,
+    **{kind: 1 for base in (ast.operator, ast.boolop, ast.cmpop, ast.unaryop) for kind in base.__subclasses__()},
+}
 
 
 def check_depth(tree: ast.AST, max_depth: int) -> ParseFailure | None:

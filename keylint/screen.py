@@ -144,6 +144,7 @@ class _Screen:
             return sum(_BIT[c] for c in names if c in on)
 
         self.codes = on
+        self.settings = settings
         self.t = tables()
         self.sink_mask = bit(*KNOWN_CODES)  # H bits that matter at a sink
         self.clock = bit("KL201")
@@ -211,6 +212,15 @@ class _Screen:
     def run(self, tree: ast.Module, text: str | None = None) -> frozenset[str] | None:
         self.client_module = text is None or client_possible(text)
         self._collect(tree)
+        modules = self.t["PER_CALL_MODULES"]
+        self.per_call_modules = bool(self.per_call) and (
+            any(s.kind == "random" for s in self.settings.sources)
+            or any(q.split(".", 1)[0] in modules for quals in self.aliases.values() for q in quals)
+        )
+        # KL601 reports a process or thread id only in a read of a shared cache (a client, a configured sink)
+        self.process_keys = self.client_module or bool(self.sink_functions)
+        if self.per_call and not self.process_keys:
+            self.through_stored = ~self.per_call
         if self.libcst_gap:
             return None  # the full path reports libcst's failure to parse: so must this one
         self._cache_decorators()
@@ -664,8 +674,31 @@ class _Screen:
     #   subscript      its container: KL101, KL601
     def _masks(self) -> None:
         self.keep_always = self.context_raw >> _RAW_SHIFT | self.per_call | self.configured
+        self.through_stored = ~0  # narrowed by run(): KL601 ignores fresh values stored on an object
         self.time_bits = self.clock | self.deadline
         self.address_hot = self.address_raw >> _RAW_SHIFT
+
+    def _per_call(self, node: ast.Call, quals: set[str], scope: int) -> int:
+        """KL601's sources as its rule takes them: fresh values only made inside a function (once at
+        import is reused), a ranged draw only from a literal huge range, `getrandbits` from 20 bits
+        on; process/thread ids only where a shared (client or configured) sink may exist; all only in
+        a module that imports one of their modules."""
+        t = self.t
+        if not self.per_call_modules:
+            return 0
+        if quals & t["PROCESS_CALLS"]:
+            return self.per_call if self.process_keys else 0
+        if scope == MODULE or self.is_class[scope]:
+            return 0
+        if quals & t["RANGED_CALLS"] and not quals & (t["PER_CALL_FUNCTIONS"] - t["RANGED_CALLS"]):
+            if node.keywords:
+                return self.per_call  # the rule reads the last argument in source order: keep it simple
+            bound = _literal_int(node.args[-1]) if node.args else None
+            return self.per_call if bound is not None and abs(bound) >= _HUGE_RANGE else 0
+        if "random.getrandbits" in quals and len(quals & t["PER_CALL_FUNCTIONS"]) == 1 and node.args:
+            bits = _literal_int(node.args[0])
+            return self.per_call if bits is None or bits >= 20 else 0
+        return self.per_call
 
     def eval(self, node: ast.expr, scope: int, depth: int = 0) -> int:
         if depth > 60:
@@ -701,7 +734,8 @@ class _Screen:
             receiver = self.eval(node.value, scope, d) & _HOT & member
             if self._reads is not None:
                 self._reads.add("a:" + node.attr)
-            return self.var.get("a:" + node.attr, 0) | self._name_source(node.attr) | receiver
+            stored = self.var.get("a:" + node.attr, 0) & self.through_stored
+            return stored | self._name_source(node.attr) | receiver
         if kind is ast.Call:
             assert isinstance(node, ast.Call)
             return self._eval_call(node, scope, d)
@@ -810,7 +844,7 @@ class _Screen:
         if name in t["DEADLINE_CALLS"] and not args:
             result |= self.deadline
         if quals & t["PER_CALL_FUNCTIONS"]:
-            result |= self.per_call
+            result |= self._per_call(node, quals, scope)
         if quals & t["DUMPERS"]:
             result |= self.order_hot | (values & self.unordered and self.order_hot)
         if quals & t["CONTEXT_FACTORIES"] or (isinstance(func, ast.Attribute) and name in t["CONTEXT_METHODS"]):
@@ -949,6 +983,29 @@ def sum_or(values: Iterable[int]) -> int:
 def _to_hot(value: int) -> int:
     """A value's text: raw sources become hot, raw bits themselves are gone (text is a str)."""
     return (value | (value >> _RAW_SHIFT)) & _HOT
+
+
+_HUGE_RANGE = 2**20  # KL601's `_HUGE`: a draw from a smaller range is sampling, not a fresh id
+
+
+def _literal_int(expr: ast.expr) -> int | None:
+    """KL601's `_eval_int` over `ast`: int literals and `**`, `*`, `-`, `<<` of them."""
+    if isinstance(expr, ast.Constant) and type(expr.value) is int:
+        return expr.value
+    if isinstance(expr, ast.BinOp):
+        left, right = _literal_int(expr.left), _literal_int(expr.right)
+        if left is None or right is None:
+            return None
+        op = type(expr.op)
+        if op is ast.Pow and 0 <= right <= 256:
+            return int(left**right)
+        if op is ast.Mult:
+            return left * right
+        if op is ast.Sub:
+            return left - right
+        if op is ast.LShift and 0 <= right <= 256:
+            return left << right
+    return None
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:

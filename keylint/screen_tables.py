@@ -29,6 +29,9 @@ PER_CALL_FUNCTIONS = frozenset(
     random.triangular random.binomialvariate random.randint random.randrange os.getpid threading.get_ident
     threading.get_native_id _thread.get_ident""".split()
 )
+RANGED_CALLS = frozenset("random.randint random.randrange secrets.randbelow".split())
+PROCESS_CALLS = frozenset("os.getpid threading.get_ident threading.get_native_id _thread.get_ident".split())
+PER_CALL_MODULES = frozenset("uuid os secrets random threading _thread".split())
 DUMPERS = frozenset("json.dumps simplejson.dumps ujson.dumps pickle.dumps marshal.dumps cPickle.dumps".split())
 CONTEXT_FACTORIES = frozenset(
     """asyncio.timeout asyncio.timeout_at asyncio.create_task asyncio.ensure_future asyncio.current_task
@@ -127,7 +130,8 @@ _TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table ->
     },
     "keylint.rules.kl601_per_call_value": {
         "PER_CALL_FUNCTIONS": ("UNIQUE_CALLS", False), "PER_CALL_FUNCTIONS+": ("RANGED_CALLS", False),
-        "PER_CALL_FUNCTIONS++": ("PROCESS_CALLS", False),
+        "PER_CALL_FUNCTIONS++": ("PROCESS_CALLS", False), "RANGED_CALLS": ("RANGED_CALLS", False),
+        "PROCESS_CALLS": ("PROCESS_CALLS", False), "PER_CALL_MODULES": ("_MODULES", False),
         "BOUNDING_CALLS": ("_BOUNDING_CALLS", False), "BOUNDING_OPS": ("_BOUNDING_OPS", False),
     },
     "keylint.rules.kl701_method_cache": {"CACHE_DECORATOR_NAMES+": ("_METHOD_CACHES", True)},

@@ -181,6 +181,8 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert kl401._SQL_METHODS | kl401._OBJECT_STORE_METHODS <= t["EXTRA_SINK_METHODS"]
     assert kl501._DUMPERS <= t["DUMPERS"]
     assert kl601.UNIQUE_CALLS | kl601.RANGED_CALLS | kl601.PROCESS_CALLS <= t["PER_CALL_FUNCTIONS"]
+    assert kl601.RANGED_CALLS == t["RANGED_CALLS"] and kl601.PROCESS_CALLS == t["PROCESS_CALLS"]
+    assert kl601._MODULES <= t["PER_CALL_MODULES"] and kl601._HUGE == screen._HUGE_RANGE
     assert last(kl701._METHOD_CACHES) <= t["CACHE_DECORATOR_NAMES"]
     assert {n.lstrip(".").rsplit(".", 1)[-1] for n in kl801._NORMALISERS} <= t["NORMALISERS"]
 
@@ -194,12 +196,17 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "import time\n\ndef f():\n    return ', '.join([str(time.time())])\n",
         # a mapping method's second argument is the value, not the key
         "import time\n_m = {}\n\ndef f(k):\n    return _m.get(k, time.time())\n",
+        # KL601: a draw from a small range, a value made once at import, one stored on the object
+        "import random\n_m = {}\n\ndef f(v):\n    _m[random.randrange(-3, 3)] = v\n",
+        "import uuid\n_m = {}\nTOKEN = str(uuid.uuid4())\n\ndef f(v):\n    _m[TOKEN] = v\n    return _m[TOKEN]\n",
+        "import uuid\n\nclass C:\n    def __init__(self):\n        self.token = uuid.uuid4()\n        self.m = {}\n\n"
+        "    def get(self):\n        return self.m[self.token]\n",
     ],
 )
 def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
     settings = Settings()
     codes = screen.enabled_codes(settings, "plain.py") or ()
-    assert "KL201" in codes
+    assert "KL201" in codes and "KL601" in codes
     assert check_source(source, "plain.py", settings, screen=False) == []
     assert not screen.could_fire(ast.parse(source), settings, codes, source)
 
