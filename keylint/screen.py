@@ -308,8 +308,23 @@ class _Screen:
                 names |= {q.rsplit(".", 1)[-1] for q in self._quals(target)}
             if names & self.t["CACHE_DECORATOR_NAMES"]:
                 self.cached_functions.add(node.name)
-                if in_class:
+                if in_class and not self._class_bound(node):
                     self.method_cache = True
+
+    def _class_bound(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """KL701 exempts methods whose receiver is the class: implicit class methods, a first
+        parameter named like a class, a decorator whose name says `class` (`classmethod`,
+        `classproperty`) under every name the import could give it."""
+        if node.name in _IMPLICIT_CLASS_METHODS:
+            return True
+        positional = [*node.args.posonlyargs, *node.args.args]
+        if positional and positional[0].arg in _CLASS_PARAMS:
+            return True
+        for decorator in node.decorator_list:
+            quals = self._quals(decorator.func if isinstance(decorator, ast.Call) else decorator)
+            if quals and all("class" in q.rsplit(".", 1)[-1].lower() for q in quals):
+                return True
+        return False
 
     def _scope(self, parent: int, is_class: bool) -> int:
         self.parents.append(parent)
@@ -932,6 +947,8 @@ class _Unordered(ast.expr):
 
 
 _TEXT_METHODS = frozenset({"__repr__", "__str__", "__format__"})
+_IMPLICIT_CLASS_METHODS = frozenset({"__new__", "__init_subclass__", "__class_getitem__"})  # KL701's
+_CLASS_PARAMS = frozenset({"cls", "mcs", "mcls", "metacls", "klass"})  # KL701's class-receiver names
 _INIT_METHODS = frozenset({"__init__", "__post_init__", "__new__", "__setstate__", "__init_subclass__"})
 _MUTATORS = frozenset(
     "append extend insert remove pop popleft appendleft clear update add discard setdefault sort reverse".split()
