@@ -12,7 +12,8 @@ and function returns are merged by name; every call binds its arguments to the p
 function of that name; each derivation keeps only the bits the rules let through it. Coarser than
 keyflow, so it over-approximates (tables: `keylint.screen_tables`).
 KL701 and KL801 are not key-flow rules and get their own structural triggers. A rule code the screen
-does not know makes it say yes for every file. `tests/test_screen.py` proves it never drops a finding.
+does not know makes it say yes for every file. The answer is per rule (`firing_codes`): the engine
+runs only the rules whose bits reach a key. `tests/test_screen.py` proves it never drops a finding.
 """
 
 from __future__ import annotations
