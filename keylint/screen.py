@@ -177,6 +177,9 @@ class _Screen:
         self.var: dict[Var, int] = {}
         self.sink_keys: list[tuple[ast.expr, int]] = []
         self.hash_keys: list[tuple[ast.expr, int]] = []  # sinks only KL401 reports on
+        # file names: only KL301, KL401 and KL501 report there (a timestamped or unique file name is
+        # usually the point; KL101/KL102/KL201/KL302/KL601 return early on a "filename" sink)
+        self.file_keys: list[tuple[ast.expr, int]] = []
         self.file_calls: list[tuple[ast.Call, int]] = []
         self.client_module = False  # set by run(): could any receiver here be a cache client?
         self.def_names: set[str] = set()
@@ -234,7 +237,7 @@ class _Screen:
             if name in self.cached_functions:
                 self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
         self._file_names()
-        if self.sink_keys or self.hash_keys:
+        if self.sink_keys or self.hash_keys or self.file_keys:
             self._seed()
             bits = self._settle()
             found.update(code for code in self.codes if _BIT[code] & bits)
@@ -246,6 +249,8 @@ class _Screen:
         grown. Bits only grow, so this ends; a budget still guards against pathological modules
         (then: every rule's bit)."""
         keys = [(k, s, self.sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
+        file_mask = self.address_hot | self.hash_hot | self.order_hot
+        keys += [(k, s, file_mask) for k, s in self.file_keys]
         by_var: dict[Var, list[int]] = {}
         for index, (var, _, _) in enumerate(self.equations):
             by_var.setdefault(var, []).append(index)
@@ -298,7 +303,7 @@ class _Screen:
         wanted = self.t["FILENAME_QUALS"]
         for node, scope in self.file_calls:
             if self._quals(node.func) & wanted:
-                self.sink_keys.extend((a, scope) for a in node.args if not isinstance(a, ast.Starred))
+                self.file_keys.extend((a, scope) for a in node.args if not isinstance(a, ast.Starred))
 
     def _cache_decorators(self) -> None:
         for node, in_class in self.decorated:

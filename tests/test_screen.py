@@ -197,6 +197,9 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "import time\n\ndef f():\n    return ', '.join([str(time.time())])\n",
         # a mapping method's second argument is the value, not the key
         "import time\n_m = {}\n\ndef f(k):\n    return _m.get(k, time.time())\n",
+        # a file name made from a clock or a fresh id: the rules that skip file names
+        "import os\nimport time\n\ndef f(d):\n    return open(os.path.join(d, '%d.log' % os.getpid()), 'w')\n",
+        "import time\nfrom os import path\n\ndef f(d):\n    return open(path.join(d, str(time.time())), 'w')\n",
         # KL601: a draw from a small range, a value made once at import, one stored on the object
         "import random\n_m = {}\n\ndef f(v):\n    _m[random.randrange(-3, 3)] = v\n",
         "import uuid\n_m = {}\nTOKEN = str(uuid.uuid4())\n\ndef f(v):\n    _m[TOKEN] = v\n    return _m[TOKEN]\n",
