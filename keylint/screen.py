@@ -222,7 +222,9 @@ class _Screen:
             or any(q.split(".", 1)[0] in modules for quals in self.aliases.values() for q in quals)
         )
         # KL601 reports a process or thread id only in a read of a shared cache (a client, a configured sink)
-        self.process_keys = self.client_module or bool(self.sink_functions)
+        self.process_keys = bool(self.sink_functions) or (
+            self.client_module and (text is None or client_possible(text, persistent=True))
+        )
         if self.per_call and not self.process_keys:
             self.through_stored = ~self.per_call
         if self.libcst_gap:

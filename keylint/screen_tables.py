@@ -76,6 +76,9 @@ CLIENT_MODULES = frozenset(
     "redis aioredis pymemcache memcache pylibmc bmemcached diskcache aiocache shelve dbm django cachetools".split()
 )
 PERSISTENT_HINTS = ("redis", "memcache", "memcached", "mc", "diskcache", "shelf", "shelve", "rds")
+PERSISTENT_CLIENT_MODULES = frozenset(  # the modules of the constructors keyflow marks persistent
+    "redis aioredis pymemcache memcache pylibmc bmemcached diskcache aiocache shelve dbm django".split()
+)
 EXTRA_SINK_METHODS = frozenset("execute executemany blob get_blob Object put_object get_object delete_object".split())
 NORMALISERS = frozenset(
     "lower upper casefold strip lstrip rstrip title capitalize normcase normpath abspath realpath normalize".split()
@@ -230,22 +233,27 @@ def glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
 
 
 
-@lru_cache(maxsize=1)
-def _client_words() -> tuple[tuple[str, ...], re.Pattern[str]]:
+@lru_cache(maxsize=2)
+def _client_words(persistent: bool) -> tuple[tuple[str, ...], re.Pattern[str]]:
     found = tables()
-    heads = {name.split(".", 1)[0] for name in found.get("CLIENT_CONSTRUCTORS", ())} | set(found["CLIENT_MODULES"])
-    words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads | {"cache"}
+    if persistent:
+        heads = set(found["PERSISTENT_CLIENT_MODULES"])
+        words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads
+    else:
+        heads = {name.split(".", 1)[0] for name in found.get("CLIENT_CONSTRUCTORS", ())} | set(found["CLIENT_MODULES"])
+        words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads | {"cache"}
     short = sorted(h for h in found["PERSISTENT_HINTS"] if len(h) == 3)
     parts = [rf"(?<![a-z0-9]){re.escape(w)}" for w in short] + [r"(?<![a-z0-9_])_?mc(?![a-z0-9_])"]
     return tuple(sorted(words)), re.compile("|".join(parts))
 
 
-def client_possible(text: str) -> bool:
-    """Could any receiver in this module be a cache client, as keyflow's `classify_client` decides?
-    It needs a client module's name (a constructor's qualified name starts with one, so an import
-    spells it) or a hint in a name: hints longer than three letters anywhere in a name, `rds` only
-    at a word's start, `mc` only as the whole name `mc`/`_mc`, `cache` anywhere."""
-    words, short = _client_words()
+def client_possible(text: str, persistent: bool = False) -> bool:
+    """Could any receiver in this module be a cache client (`persistent`: one keyflow marks
+    persistent), as keyflow's `classify_client` decides? It needs a client module's name (a
+    constructor's qualified name starts with one, so an import spells it) or a hint in a name:
+    hints longer than three letters anywhere in a name, `rds` only at a word's start, `mc` only as
+    the whole name `mc`/`_mc`, `cache` anywhere (a plain `cache` name is a client, not a persistent one)."""
+    words, short = _client_words(persistent)
     lowered = text.lower()
     if any(word in lowered for word in words):
         return True

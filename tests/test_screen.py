@@ -170,6 +170,8 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert set(sinks._FILENAME_CALLS) <= t["FILENAME_QUALS"]
     assert set(sources.PERSISTENT_HINTS) <= t["PERSISTENT_HINTS"]
     assert {name.split(".", 1)[0] for name in sources.CLIENT_CONSTRUCTORS} <= t["CLIENT_MODULES"]
+    persistent = {name.split(".", 1)[0] for name, (_, kept) in sources.CLIENT_CONSTRUCTORS.items() if kept}
+    assert persistent <= t["PERSISTENT_CLIENT_MODULES"]
     assert {name: shape[1:] for name, shape in sinks.MAPPING_METHODS.items()} == screen._MAPPING_SHAPES
     kl301 = importlib.import_module("keylint.rules.kl301_address_repr")
     kl401 = importlib.import_module("keylint.rules.kl401_salted_hash")
@@ -200,6 +202,8 @@ def test_tables_cover_keyflow_and_rules() -> None:
         # a file name made from a clock or a fresh id: the rules that skip file names
         "import os\nimport time\n\ndef f(d):\n    return open(os.path.join(d, '%d.log' % os.getpid()), 'w')\n",
         "import time\nfrom os import path\n\ndef f(d):\n    return open(path.join(d, str(time.time())), 'w')\n",
+        # a thread id in a local cache: KL601 reports process/thread ids only in shared (persistent) ones
+        "import threading\n_cache = {}\n\ndef f():\n    return _cache.get(threading.get_ident())\n",
         # KL601: a draw from a small range, a value made once at import, one stored on the object
         "import random\n_m = {}\n\ndef f(v):\n    _m[random.randrange(-3, 3)] = v\n",
         "import uuid\n_m = {}\nTOKEN = str(uuid.uuid4())\n\ndef f(v):\n    _m[TOKEN] = v\n    return _m[TOKEN]\n",
