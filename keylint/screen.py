@@ -316,8 +316,19 @@ class _Screen:
                 names |= {q.rsplit(".", 1)[-1] for q in self._quals(target)}
             if names & self.t["CACHE_DECORATOR_NAMES"]:
                 self.cached_functions.add(node.name)
-                if in_class and not self._class_bound(node):
+                if in_class and not self._class_bound(node) and self._method_cache(node):
                     self.method_cache = True
+
+    def _method_cache(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """KL701's trigger: a decorator that may be one of its caches by qualified name (not
+        `self.module.lru_cache`), and no static or class method decorator."""
+        found = False
+        for decorator in node.decorator_list:
+            quals = self._quals(decorator.func if isinstance(decorator, ast.Call) else decorator)
+            if quals and quals <= _STATIC_OR_CLASS:
+                return False
+            found = found or bool(quals & self.t["METHOD_CACHES"])
+        return found
 
     def _class_bound(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """KL701 exempts methods whose receiver is the class: implicit class methods, a first
@@ -957,6 +968,7 @@ class _Unordered(ast.expr):
 _TEXT_METHODS = frozenset({"__repr__", "__str__", "__format__"})
 _IMPLICIT_CLASS_METHODS = frozenset({"__new__", "__init_subclass__", "__class_getitem__"})  # KL701's
 _CLASS_PARAMS = frozenset({"cls", "mcs", "mcls", "metacls", "klass"})  # KL701's class-receiver names
+_STATIC_OR_CLASS = frozenset({"staticmethod", "classmethod", "builtins.staticmethod", "builtins.classmethod"})
 _INIT_METHODS = frozenset({"__init__", "__post_init__", "__new__", "__setstate__", "__init_subclass__"})
 _MUTATORS = frozenset(
     "append extend insert remove pop popleft appendleft clear update add discard setdefault sort reverse".split()

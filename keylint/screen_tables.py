@@ -101,6 +101,11 @@ DIGESTS = frozenset(
     uuid.uuid3 uuid.uuid5""".split()
 )
 DIGEST_METHODS = frozenset({"encode", "hexdigest", "digest"})
+METHOD_CACHES = frozenset(  # KL701's caches, qualified
+    """functools.lru_cache functools.cache cachetools.cached cachetools.func.lru_cache cachetools.func.ttl_cache
+    cachetools.func.lfu_cache cachetools.func.rr_cache cachetools.func.fifo_cache cachetools.func.mru_cache
+    async_lru.alru_cache""".split()
+)
 
 
 # Where the tables above come from: read from the modules' source with `ast` (importing them would
@@ -137,7 +142,9 @@ _TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table ->
         "PROCESS_CALLS": ("PROCESS_CALLS", False), "PER_CALL_MODULES": ("_MODULES", False),
         "BOUNDING_CALLS": ("_BOUNDING_CALLS", False), "BOUNDING_OPS": ("_BOUNDING_OPS", False),
     },
-    "keylint.rules.kl701_method_cache": {"CACHE_DECORATOR_NAMES+": ("_METHOD_CACHES", True)},
+    "keylint.rules.kl701_method_cache": {
+        "CACHE_DECORATOR_NAMES+": ("_METHOD_CACHES", True), "METHOD_CACHES": ("_METHOD_CACHES", False),
+    },
     "keylint.rules.kl801_write_delete_mismatch": {"NORMALISERS": ("_NORMALISERS", True)},
 }
 

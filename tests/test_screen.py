@@ -186,6 +186,7 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert kl601.RANGED_CALLS == t["RANGED_CALLS"] and kl601.PROCESS_CALLS == t["PROCESS_CALLS"]
     assert kl601._MODULES <= t["PER_CALL_MODULES"] and kl601._HUGE == screen._HUGE_RANGE
     assert kl701._IMPLICIT_CLASS_METHODS == screen._IMPLICIT_CLASS_METHODS
+    assert kl701._METHOD_CACHES <= t["METHOD_CACHES"]
     assert last(kl701._METHOD_CACHES) <= t["CACHE_DECORATOR_NAMES"]
     assert {n.lstrip(".").rsplit(".", 1)[-1] for n in kl801._NORMALISERS} <= t["NORMALISERS"]
 
@@ -209,6 +210,9 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "import uuid\n_m = {}\nTOKEN = str(uuid.uuid4())\n\ndef f(v):\n    _m[TOKEN] = v\n    return _m[TOKEN]\n",
         "import uuid\n\nclass C:\n    def __init__(self):\n        self.token = uuid.uuid4()\n        self.m = {}\n\n"
         "    def get(self):\n        return self.m[self.token]\n",
+        # KL701: a cache reached through an attribute is not one of its caches by name
+        "import functools\n\nclass C:\n    module = functools\n\n    @module.lru_cache\n    def f(self, x):\n        return x\n",
+        "import functools\n\nclass C:\n    @staticmethod\n    @functools.cache\n    def make(n):\n        return n\n",
         # KL701: a cache on a class method is keyed by the class
         "import functools\n\nclass C:\n    @classmethod\n    @functools.lru_cache()\n    def make(cls, n):\n        return n\n",
     ],
