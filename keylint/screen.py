@@ -181,6 +181,9 @@ class _Screen:
         # usually the point; KL101/KL102/KL201/KL302/KL601 return early on a "filename" sink)
         self.file_keys: list[tuple[ast.expr, int]] = []
         self.file_calls: list[tuple[ast.Call, int]] = []
+        # reads and deletes of a mapping (`m[k]`, `k in m`, `m.get(k)`, `m.pop(k)`): KL302 reports them
+        # only on a persistent store (elsewhere the write is where a stale entry is made)
+        self.read_keys: list[tuple[ast.expr, int]] = []
         self.client_module = False  # set by run(): could any receiver here be a cache client?
         self.def_names: set[str] = set()
         self.class_names: set[str] = set()
@@ -222,9 +225,8 @@ class _Screen:
             or any(q.split(".", 1)[0] in modules for quals in self.aliases.values() for q in quals)
         )
         # KL601 reports a process or thread id only in a read of a shared cache (a client, a configured sink)
-        self.process_keys = bool(self.sink_functions) or (
-            self.client_module and (text is None or client_possible(text, persistent=True))
-        )
+        self.persistent_client = self.client_module and (text is None or client_possible(text, persistent=True))
+        self.process_keys = bool(self.sink_functions) or self.persistent_client
         if self.per_call and not self.process_keys:
             self.through_stored = ~self.per_call
         if self.libcst_gap:
@@ -239,7 +241,7 @@ class _Screen:
             if name in self.cached_functions:
                 self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
         self._file_names()
-        if self.sink_keys or self.hash_keys or self.file_keys:
+        if self.sink_keys or self.read_keys or self.hash_keys or self.file_keys:
             self._seed()
             bits = self._settle()
             found.update(code for code in self.codes if _BIT[code] & bits)
@@ -251,6 +253,8 @@ class _Screen:
         grown. Bits only grow, so this ends; a budget still guards against pathological modules
         (then: every rule's bit)."""
         keys = [(k, s, self.sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
+        read_mask = self.sink_mask if self.persistent_client else self.sink_mask & ~self.id_hot
+        keys += [(k, s, read_mask) for k, s in self.read_keys]
         file_mask = self.address_hot | self.hash_hot | self.order_hot
         keys += [(k, s, file_mask) for k, s in self.file_keys]
         by_var: dict[Var, list[int]] = {}
@@ -520,14 +524,15 @@ class _Screen:
             self._import(node)  # type: ignore[arg-type]
         elif kind is ast.Subscript:
             assert isinstance(node, ast.Subscript)
-            self.sink_keys.append((node.slice, scope))
+            keys = self.sink_keys if isinstance(node.ctx, ast.Store) else self.read_keys
+            keys.append((node.slice, scope))
             self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
         elif kind is ast.Compare:
             assert isinstance(node, ast.Compare)
             operands = [node.left, *node.comparators]
             for index, op in enumerate(node.ops):
                 if type(op) is ast.In or type(op) is ast.NotIn:
-                    self.sink_keys.append((operands[index], scope))
+                    self.read_keys.append((operands[index], scope))
                     self._mapping_use(operands[index + 1], operands[index], write=False)
         elif kind is ast.Call:
             self._call(node, scope)  # type: ignore[arg-type]
@@ -556,7 +561,8 @@ class _Screen:
             shape = _MAPPING_SHAPES.get(name)
             if shape is None or (not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
                                  and shape[0] <= len(node.args) <= shape[1]):
-                self.sink_keys.append((node.args[0], scope))  # keyflow's mapping methods: the first argument
+                # keyflow's mapping methods: the first argument
+                (self.sink_keys if name in _MAPPING_WRITES else self.read_keys).append((node.args[0], scope))
             self._mapping_use(node.func.value, node.args[0], write=name in _MAPPING_WRITES)
         if name in t["EXTRA_SINK_METHODS"] or name.endswith("_object") or name.startswith("upload_"):
             self.hash_keys.extend((v, scope) for v in values)  # KL401's own SQL and object-store sinks

@@ -205,6 +205,8 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "import time\nfrom os import path\n\ndef f(d):\n    return open(path.join(d, str(time.time())), 'w')\n",
         # a thread id in a local cache: KL601 reports process/thread ids only in shared (persistent) ones
         "import threading\n_cache = {}\n\ndef f():\n    return _cache.get(threading.get_ident())\n",
+        # KL302: an id looked up in a plain dict (the write is where KL302 reports)
+        "_m = {}\n\ndef f(obj):\n    return _m.get(id(obj))\n",
         # KL601: a draw from a small range, a value made once at import, one stored on the object
         "import random\n_m = {}\n\ndef f(v):\n    _m[random.randrange(-3, 3)] = v\n",
         "import uuid\n_m = {}\nTOKEN = str(uuid.uuid4())\n\ndef f(v):\n    _m[TOKEN] = v\n    return _m[TOKEN]\n",
