@@ -217,7 +217,8 @@ class _Screen:
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None) -> frozenset[str] | None:
-        self.client_module = text is None or client_possible(text)
+        low = text.lower() if text is not None else None
+        self.client_module = low is None or client_possible(low, lowered=True)
         self._collect(tree)
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
@@ -225,7 +226,7 @@ class _Screen:
             or any(q.split(".", 1)[0] in modules for quals in self.aliases.values() for q in quals)
         )
         # KL601 reports a process or thread id only in a read of a shared cache (a client, a configured sink)
-        self.persistent_client = self.client_module and (text is None or client_possible(text, persistent=True))
+        self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self.process_keys = bool(self.sink_functions) or self.persistent_client
         if self.per_call and not self.process_keys:
             self.through_stored = ~self.per_call

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from itertools import product
 
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
 Shape = tuple[str, str, tuple["Shape", ...]]
 Shapes = frozenset[Shape] | None  # None: any shape at all
 
@@ -117,12 +119,12 @@ class ShapeFinder:
         self._active: set[object] = set()
 
     def segment(self, node: ast.expr) -> str | None:
-        """`ast.get_source_segment`, with the module split into lines once (it splits on every call)."""
-        split = getattr(ast, "_splitlines_no_ff", None)
-        if split is None or getattr(node, "end_lineno", None) is None:
+        """`ast.get_source_segment`, with the module split into lines once (it splits on every
+        call, a character at a time)."""
+        if getattr(node, "end_lineno", None) is None or getattr(node, "end_col_offset", None) is None:
             return ast.get_source_segment(self.text, node)
         if self._lines is None:
-            self._lines = split(self.text)
+            self._lines = _LINES.findall(self.text)  # as ast's `_splitlines_no_ff`: \r\n, \r, \n only
         lines = self._lines
         first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[operator]
         start, end = node.col_offset, node.end_col_offset

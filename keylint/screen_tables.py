@@ -254,17 +254,18 @@ def _client_words(persistent: bool) -> tuple[tuple[str, ...], re.Pattern[str]]:
     return tuple(sorted(words)), re.compile("|".join(parts))
 
 
-def client_possible(text: str, persistent: bool = False) -> bool:
+def client_possible(text: str, persistent: bool = False, *, lowered: bool = False) -> bool:
     """Could any receiver in this module be a cache client (`persistent`: one keyflow marks
     persistent), as keyflow's `classify_client` decides? It needs a client module's name (a
     constructor's qualified name starts with one, so an import spells it) or a hint in a name:
     hints longer than three letters anywhere in a name, `rds` only at a word's start, `mc` only as
-    the whole name `mc`/`_mc`, `cache` anywhere (a plain `cache` name is a client, not a persistent one)."""
+    the whole name `mc`/`_mc`, `cache` anywhere (a plain `cache` name is a client, not a persistent one).
+    `lowered`: `text` is already lower case."""
     words, short = _client_words(persistent)
-    lowered = text.lower()
-    if any(word in lowered for word in words):
+    low = text if lowered else text.lower()
+    if any(word in low for word in words):
         return True
-    return ("rds" in lowered or "mc" in lowered) and short.search(lowered) is not None
+    return ("rds" in low or "mc" in low) and short.search(low) is not None
 
 
 @lru_cache(maxsize=1)
