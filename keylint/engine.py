@@ -69,10 +69,13 @@ def _check(source: str | bytes, path: str, settings: Settings, screen: bool) -> 
     tree = parse_ast(text, path)
     if isinstance(tree, ParseFailure):
         return _failure(path, tree, text)
-    too_deep = check_depth(tree, settings.max_depth)
-    if too_deep is not None:
-        return _failure(path, too_deep, text)
-    firing = _firing(tree, text, path, settings) if screen else None
+    # The screen walks the tree anyway and bounds its depth (it is safe on any depth): the exact
+    # depth check is only needed when that bound does not settle it.
+    firing, depth_bound = _firing(tree, text, path, settings) if screen else (None, None)
+    if depth_bound is None or depth_bound > settings.max_depth:
+        too_deep = check_depth(tree, settings.max_depth)
+        if too_deep is not None:
+            return _failure(path, too_deep, text)
     if firing is not None and not firing:
         return []  # no selected rule can report here: libcst and the rules are never loaded
     rules = enabled_rules(settings, path)
@@ -126,12 +129,13 @@ def _on_large_stack(text: str, path: str, settings: Settings, rules: Sequence[ty
     return result[0] if result else _failure(path, ParseFailure("nesting too deep to analyse"))
 
 
-def _firing(tree: ast.Module, text: str, path: str, settings: Settings) -> frozenset[str] | None:
-    """The rules the `ast` screen cannot rule out here; None: all of them."""
-    from keylint.screen import enabled_codes, firing_codes
+def _firing(tree: ast.Module, text: str, path: str, settings: Settings) -> tuple[frozenset[str] | None, int | None]:
+    """The rules the `ast` screen cannot rule out here (None: all of them), and its bound on the
+    tree's depth (None: not known)."""
+    from keylint.screen import enabled_codes, screen_module
 
     codes = enabled_codes(settings, path)
-    return None if codes is None else firing_codes(tree, settings, codes, text)
+    return (None, None) if codes is None else screen_module(tree, settings, codes, text)
 
 
 def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rules: Sequence[type[Rule]]) -> list[Diagnostic]:

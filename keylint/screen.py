@@ -85,18 +85,29 @@ def could_fire(tree: ast.Module, settings: Settings, codes: Sequence[str], text:
 def firing_codes(tree: ast.Module, settings: Settings, codes: Sequence[str], text: str | None = None) -> frozenset[str] | None:
     """The rules in `codes` that may report something in this module: a rule left out reports
     nothing there. None when the screen cannot narrow them (every rule in `codes` must run)."""
+    return screen_module(tree, settings, codes, text)[0]
+
+
+def screen_module(
+    tree: ast.Module, settings: Settings, codes: Sequence[str], text: str | None = None
+) -> tuple[frozenset[str] | None, int | None]:
+    """`firing_codes`, and an upper bound on the module's `ast` nesting depth when the screen walked
+    it (None when it did not): its walk folds at most three `ast` levels into one step (a function's
+    argument annotations: FunctionDef, arguments, arg) and leaves out leaves (at most two levels:
+    a Name and its context), so the depth is at most three times the walk's."""
     if SUPPRESSION_CODE in codes:
         if text is None or "noqa" in text or "keylint" in text:
-            return None  # whether a directive is unused depends on every rule's findings
+            return None, None  # whether a directive is unused depends on every rule's findings
         codes = [c for c in codes if c != SUPPRESSION_CODE]
     if any(code not in _BIT for code in codes):
-        return None  # a rule the screen does not model: never hide it
+        return None, None  # a rule the screen does not model: never hide it
     if not codes:
-        return frozenset()
+        return frozenset(), None
+    screen = _Screen(settings, codes)
     try:
-        return _Screen(settings, codes).run(tree, text)
+        return screen.run(tree, text), 3 * screen.walk_depth
     except RecursionError:
-        return None
+        return None, None
 
 
 def _last(expr: ast.expr) -> str | None:
@@ -214,6 +225,7 @@ class _Screen:
         self.decorated: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
         self._name_memo: dict[str, int] = {}
         self._reads: set[Var] | None = None  # while set, eval() records every variable it reads
+        self.walk_depth = 0  # the deepest step of _collect's walk (the module is 1)
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None) -> frozenset[str] | None:
@@ -370,10 +382,15 @@ class _Screen:
 
     def _collect(self, tree: ast.Module) -> None:
         # (node, scope, function scope for `return`, directly in a class body)
-        stack: list[tuple[ast.AST, int, int, bool]] = [(tree, MODULE, -1, False)]
+        # (node, scope, function scope for `return`, directly in a class body, walk depth)
+        stack: list[tuple[ast.AST, int, int, bool, int]] = [(tree, MODULE, -1, False, 1)]
         push = stack.append
+        deepest = 1
         while stack:
-            node, scope, fn, in_class = stack.pop()
+            node, scope, fn, in_class, depth = stack.pop()
+            if depth > deepest:
+                deepest = depth
+            below = depth + 1
             kind = type(node)
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
                 inner = self._scope(scope, False)
@@ -387,8 +404,8 @@ class _Screen:
                     body: list[ast.AST] = list(node.body)  # type: ignore[attr-defined]
                 else:
                     body = [node.body]  # type: ignore[attr-defined]
-                stack.extend((child, scope, fn, False) for child in outer)
-                stack.extend((child, inner, inner, False) for child in body)
+                stack.extend((child, scope, fn, False, below) for child in outer)
+                stack.extend((child, inner, inner, False, below) for child in body)
                 continue
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
@@ -396,8 +413,8 @@ class _Screen:
                 inner = self._scope(scope, True)
                 self.class_of[inner] = node.name
                 self._class_kind(node)
-                stack.extend((child, inner, -1, True) for child in node.body)
-                stack.extend((child, scope, fn, False) for child in [*node.bases, *node.keywords, *node.decorator_list])
+                stack.extend((child, inner, -1, True, below) for child in node.body)
+                stack.extend((child, scope, fn, False, below) for child in [*node.bases, *node.keywords, *node.decorator_list])
                 continue
             if kind is ast.Global or kind is ast.Nonlocal:
                 table = self.globals if kind is ast.Global else self.nonlocals
@@ -407,16 +424,17 @@ class _Screen:
                 self._statement(node, scope, fn, in_class)
             block = in_class and kind in _BLOCKS
             fields = _CHILD_FIELDS.get(kind)
-            if fields is None:
-                fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _SKIPPED_FIELDS)
+            if fields is None:  # (a str or int never gets here: _NOT_PUSHED holds them)
+                fields = _CHILD_FIELDS[kind] = tuple(f for f in getattr(kind, "_fields", ()) if f not in _SKIPPED_FIELDS)
             for field in fields:
                 value = getattr(node, field, None)
                 if type(value) is list:
                     for item in value:
-                        if isinstance(item, ast.AST) and type(item) not in _LEAVES:
-                            push((item, scope, fn, block))
-                elif isinstance(value, ast.AST) and type(value) not in _LEAVES:
-                    push((value, scope, fn, block))
+                        if type(item) not in _NOT_PUSHED:
+                            push((item, scope, fn, block, below))
+                elif type(value) not in _NOT_PUSHED:
+                    push((value, scope, fn, block, below))  # type: ignore[arg-type]  # a node: see _NOT_PUSHED
+        self.walk_depth = deepest
 
     def _class_kind(self, node: ast.ClassDef) -> None:
         """KL101 looks at instances whose own text method (or generated repr) shows state that changes
@@ -1011,6 +1029,9 @@ _STATEMENT_KINDS = frozenset({
 _LEAVES = frozenset({ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.alias, ast.Pass, ast.Break, ast.Continue,
                      *ast.operator.__subclasses__(), *ast.boolop.__subclasses__(), *ast.cmpop.__subclasses__(),
                      *ast.unaryop.__subclasses__()})
+# What a field may hold that is not a node to visit: leaves, and the plain values of unskipped fields
+# (an `except ... as name` str, a `None` default, a `**` key); any other plain value has no fields.
+_NOT_PUSHED = _LEAVES | {type(None), str, int, bytes, bool, float, complex, type(...)}
 _SKIPPED_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores", "names", "id", "attr", "arg", "module",
                              "level", "kind", "conversion", "is_async", "simple"})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}

@@ -240,3 +240,27 @@ def test_client_and_file_name_sinks_still_reach_the_rules(source: str) -> None:
     full = check_source(source, "keys.py", settings, screen=False)
     assert len(full) == 1 and full[0].code in ("KL201", "KL401")
     assert check_source(source, "keys.py", settings) == full
+
+
+def test_the_screens_depth_bound_is_never_below_the_real_depth() -> None:
+    from keylint.parsing import nesting_depth
+
+    sources = [path.read_text() for path in sorted(FIXTURES.glob("*.py"))] + [
+        "def f(a: 'x' = (1,), *, b: list[dict[str, int]] = {}) -> int:\n    return (lambda q=[[1]]: q)()\n",
+        "class C(B, metaclass=M):\n    @d(1)\n    def m(self, x: Optional[List[int]] = None): pass\n",
+        "x = " + "(" * 60 + "1" + ")" * 60 + "\n",
+        "y = " + "-" * 90 + "1\n",
+        "import a.b as c\nfrom d import (e as f, g)\nglobal h\n",
+    ]
+    sources += [Path(p).read_text("utf-8", "replace") for p in _stdlib_sample()[:80]]
+    every = tuple(c for c in screen.enabled_codes(Settings(), "m.py") or () if c != "KL002")  # KL002 skips the walk
+    checked = 0
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        _, bound = screen.screen_module(tree, Settings(), every, source)
+        assert bound is not None and bound >= nesting_depth(tree), source[:80]
+        checked += 1
+    assert checked > 50
