@@ -195,7 +195,11 @@ class _Screen:
         # reads and deletes of a mapping (`m[k]`, `k in m`, `m.get(k)`, `m.pop(k)`): KL302 reports them
         # only on a persistent store (elsewhere the write is where a stale entry is made)
         self.read_keys: list[tuple[ast.expr, int]] = []
+        # keys of a container no table outlives (a parameter of the same function, a call's result):
+        # KL301 and KL302 report only where the table outlives the call (lifetime.table_owner)
+        self.ownerless_keys: list[tuple[ast.expr, int]] = []
         self.client_module = False  # set by run(): could any receiver here be a cache client?
+        self.persistent_client = False  # ... one keyflow marks persistent?
         self.def_names: set[str] = set()
         self.class_names: set[str] = set()
         self.cached_functions: set[str] = set()
@@ -231,6 +235,7 @@ class _Screen:
     def run(self, tree: ast.Module, text: str | None = None) -> frozenset[str] | None:
         low = text.lower() if text is not None else None
         self.client_module = low is None or client_possible(low, lowered=True)
+        self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
@@ -238,7 +243,6 @@ class _Screen:
             or any(q.split(".", 1)[0] in modules for quals in self.aliases.values() for q in quals)
         )
         # KL601 reports a process or thread id only in a read of a shared cache (a client, a configured sink)
-        self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self.process_keys = bool(self.sink_functions) or self.persistent_client
         if self.per_call and not self.process_keys:
             self.through_stored = ~self.per_call
@@ -254,7 +258,7 @@ class _Screen:
             if name in self.cached_functions:
                 self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
         self._file_names()
-        if self.sink_keys or self.read_keys or self.hash_keys or self.file_keys:
+        if self.sink_keys or self.read_keys or self.ownerless_keys or self.hash_keys or self.file_keys:
             self._seed()
             bits = self._settle()
             found.update(code for code in self.codes if _BIT[code] & bits)
@@ -268,6 +272,8 @@ class _Screen:
         keys = [(k, s, self.sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
         read_mask = self.sink_mask if self.persistent_client else self.sink_mask & ~self.id_hot
         keys += [(k, s, read_mask) for k, s in self.read_keys]
+        ownerless_mask = read_mask & ~self.address_hot
+        keys += [(k, s, ownerless_mask) for k, s in self.ownerless_keys]
         file_mask = self.address_hot | self.hash_hot | self.order_hot
         keys += [(k, s, file_mask) for k, s in self.file_keys]
         by_var: dict[Var, list[int]] = {}
@@ -469,7 +475,10 @@ class _Screen:
             self.varkw[inner] = node.args.kwarg.arg
         if isinstance(node, ast.Lambda):
             return
-        self.def_names.add(node.name)
+        if not in_class and not node.decorator_list:
+            # KL301 takes a function's text as an address only for an undecorated def outside a class
+            # body (a decorated one or a method prints something the rule cannot know)
+            self.def_names.add(node.name)
         self.functions.setdefault(node.name, []).append(inner)
         self.fn_names[inner] = node.name
         decorators = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
@@ -543,15 +552,18 @@ class _Screen:
             self._import(node)  # type: ignore[arg-type]
         elif kind is ast.Subscript:
             assert isinstance(node, ast.Subscript)
-            keys = self.sink_keys if isinstance(node.ctx, ast.Store) else self.read_keys
-            keys.append((node.slice, scope))
+            if self._ownerless(node.value, scope):
+                self.ownerless_keys.append((node.slice, scope))
+            else:
+                (self.sink_keys if isinstance(node.ctx, ast.Store) else self.read_keys).append((node.slice, scope))
             self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
         elif kind is ast.Compare:
             assert isinstance(node, ast.Compare)
             operands = [node.left, *node.comparators]
             for index, op in enumerate(node.ops):
                 if type(op) is ast.In or type(op) is ast.NotIn:
-                    self.read_keys.append((operands[index], scope))
+                    keys = self.ownerless_keys if self._ownerless(operands[index + 1], scope) else self.read_keys
+                    keys.append((operands[index], scope))
                     self._mapping_use(operands[index + 1], operands[index], write=False)
         elif kind is ast.Call:
             self._call(node, scope)  # type: ignore[arg-type]
@@ -581,7 +593,10 @@ class _Screen:
             if shape is None or (not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
                                  and shape[0] <= len(node.args) <= shape[1]):
                 # keyflow's mapping methods: the first argument
-                (self.sink_keys if name in _MAPPING_WRITES else self.read_keys).append((node.args[0], scope))
+                if self._ownerless(node.func.value, scope):
+                    self.ownerless_keys.append((node.args[0], scope))
+                else:
+                    (self.sink_keys if name in _MAPPING_WRITES else self.read_keys).append((node.args[0], scope))
             self._mapping_use(node.func.value, node.args[0], write=name in _MAPPING_WRITES)
         if name in t["EXTRA_SINK_METHODS"] or name.endswith("_object") or name.startswith("upload_"):
             self.hash_keys.extend((v, scope) for v in values)  # KL401's own SQL and object-store sinks
@@ -624,6 +639,19 @@ class _Screen:
             return
         for alias in node.names:
             self.aliases.setdefault(alias.asname or alias.name, set()).add(f"{node.module}.{alias.name}")
+
+    def _ownerless(self, container: ast.expr, scope: int) -> bool:
+        """keyflow's `lifetime.table_owner` is None for this container (unless the store is a
+        persistent client): its root is neither a name nor an attribute, or it is a parameter of
+        the function the key is used in."""
+        if self.persistent_client:
+            return False
+        root = container
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if isinstance(root, ast.Name):
+            return root.id in self.params.get(scope, ())
+        return not isinstance(root, ast.Attribute)
 
     def _mapping_use(self, container: ast.expr, key: ast.expr, write: bool) -> None:
         # keyflow's mapping identities: a module global, or `self.x` / `Class.x`

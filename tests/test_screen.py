@@ -207,6 +207,10 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "import threading\n_cache = {}\n\ndef f():\n    return _cache.get(threading.get_ident())\n",
         # KL302: an id looked up in a plain dict (the write is where KL302 reports)
         "_m = {}\n\ndef f(obj):\n    return _m.get(id(obj))\n",
+        # KL301/KL302: a table that is the caller's (a parameter) or a call's result; a decorated def
+        "class A:\n    pass\n\ndef f(table, obj):\n    table[str(A())] = obj\n    table[id(obj)] = obj\n",
+        "def tables():\n    return {}\n\ndef f(obj):\n    tables()[repr(obj)] = 1\n",
+        "_m = {}\n\ndef deco(f):\n    return f\n\n@deco\ndef handler():\n    pass\n\ndef register():\n    _m[str(handler)] = 1\n",
         # KL601: a draw from a small range, a value made once at import, one stored on the object
         "import random\n_m = {}\n\ndef f(v):\n    _m[random.randrange(-3, 3)] = v\n",
         "import uuid\n_m = {}\nTOKEN = str(uuid.uuid4())\n\ndef f(v):\n    _m[TOKEN] = v\n    return _m[TOKEN]\n",
