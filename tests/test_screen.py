@@ -268,3 +268,30 @@ def test_the_screens_depth_bound_is_never_below_the_real_depth() -> None:
         assert bound is not None and bound >= nesting_depth(tree), source[:80]
         checked += 1
     assert checked > 50
+
+
+HOSTS = ("colorsys.py", "fnmatch.py", "shlex.py")  # small real modules: a plain one, a cached one, a class
+
+
+def _embedded_cases() -> list[object]:
+    cases = []
+    for code, rule in all_rules().items():
+        if code in ("KL001", "KL002"):
+            continue
+        for index, example in enumerate(rule.examples()[1]):
+            cases.append(pytest.param(code, index, id=f"{code}-{index}"))
+    return cases
+
+
+@pytest.mark.parametrize(("code", "index"), _embedded_cases())
+def test_invalid_examples_inside_real_modules_same_with_screen(code: str, index: int) -> None:
+    """Each INVALID example appended to (and prepended to) real modules: the surrounding code
+    (its names, imports, classes, calls) must not make the screen drop the example's finding."""
+    example = all_rules()[code].examples()[1][index]
+    text = example.code if isinstance(example.code, str) else example.code.decode("utf-8", "replace")
+    root = Path(sysconfig.get_paths()["stdlib"])
+    for host in HOSTS:
+        module = (root / host).read_text("utf-8")
+        for source in (module + "\n\n" + text, text + "\n\n" + module):
+            full = check_source(source, host, Settings(), screen=False)
+            assert check_source(source, host, Settings(), screen=True) == full, (code, index, host)
