@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from itertools import product
 
+from keylint.screen import _dotted  # this module is the screen's KL801 part: loaded by it, on demand
+
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 Shape = tuple[str, str, tuple["Shape", ...]]
@@ -362,17 +364,6 @@ def _capped(found: set[Shape]) -> Shapes:
     if ("any", "", ()) in found or len(found) > MAX_SHAPES:
         return None
     return frozenset(found)
-
-
-def _dotted(expr: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def could_mismatch(finder: ShapeFinder, writes: list[tuple[ast.expr, int]], reads: list[tuple[ast.expr, int]]) -> bool:
