@@ -200,6 +200,8 @@ class _Screen:
         self.ownerless_keys: list[tuple[ast.expr, int]] = []
         self.client_module = False  # set by run(): could any receiver here be a cache client?
         self.persistent_client = False  # ... one keyflow marks persistent?
+        self.per_call_modules = False  # ... does it import a module of KL601's sources?
+        self.process_keys = False  # ... may a process or thread id reach a shared store?
         self.def_names: set[str] = set()
         self.class_names: set[str] = set()
         self.cached_functions: set[str] = set()
@@ -332,41 +334,29 @@ class _Screen:
 
     def _cache_decorators(self) -> None:
         for node, in_class in self.decorated:
-            names = set()
-            for decorator in node.decorator_list:
-                target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                names.add(_last(target))
-                names |= {q.rsplit(".", 1)[-1] for q in self._quals(target)}
+            quals = [self._quals(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
+            names = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
+            names |= {q.rsplit(".", 1)[-1] for found in quals for q in found}
             if names & self.t["CACHE_DECORATOR_NAMES"]:
                 self.cached_functions.add(node.name)
-                if in_class and not self._class_bound(node) and self._method_cache(node):
+                if in_class and self._method_cache(node, quals):
                     self.method_cache = True
 
-    def _method_cache(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    def _method_cache(self, node: ast.FunctionDef | ast.AsyncFunctionDef, quals: list[set[str]]) -> bool:
         """KL701's trigger: a decorator that may be one of its caches by qualified name (not
-        `self.module.lru_cache`), and no static or class method decorator."""
-        found = False
-        for decorator in node.decorator_list:
-            quals = self._quals(decorator.func if isinstance(decorator, ast.Call) else decorator)
-            if quals and quals <= _STATIC_OR_CLASS:
-                return False
-            found = found or bool(quals & self.t["METHOD_CACHES"])
-        return found
-
-    def _class_bound(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """KL701 exempts methods whose receiver is the class: implicit class methods, a first
-        parameter named like a class, a decorator whose name says `class` (`classmethod`,
-        `classproperty`) under every name the import could give it."""
+        `self.module.lru_cache`), on a method whose receiver is not the class. KL701 exempts
+        implicit class methods, a first parameter named like a class, static and class method
+        decorators, and a decorator whose name says `class` (`classproperty`); `quals` holds each
+        decorator's possible qualified names, and an exemption needs every one of them to agree."""
         if node.name in _IMPLICIT_CLASS_METHODS:
-            return True
+            return False
         positional = [*node.args.posonlyargs, *node.args.args]
         if positional and positional[0].arg in _CLASS_PARAMS:
-            return True
-        for decorator in node.decorator_list:
-            quals = self._quals(decorator.func if isinstance(decorator, ast.Call) else decorator)
-            if quals and all("class" in q.rsplit(".", 1)[-1].lower() for q in quals):
-                return True
-        return False
+            return False
+        for found in quals:
+            if found and (found <= _STATIC_OR_CLASS or all("class" in q.rsplit(".", 1)[-1].lower() for q in found)):
+                return False
+        return any(found & self.t["METHOD_CACHES"] for found in quals)
 
     def _scope(self, parent: int, is_class: bool) -> int:
         self.parents.append(parent)

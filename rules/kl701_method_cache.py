@@ -20,6 +20,8 @@ _METHOD_CACHES = _STD_CACHES | frozenset({
     "cachetools.func.rr_cache", "cachetools.func.fifo_cache", "cachetools.func.mru_cache", "async_lru.alru_cache",
 })
 _IMPLICIT_CLASS_METHODS = frozenset({"__new__", "__init_subclass__", "__class_getitem__"})
+_CLASS_PARAMS = frozenset({"cls", "mcs", "mcls", "metacls", "klass"})  # a first parameter that receives the class
+_STATIC_OR_CLASS = frozenset({"staticmethod", "classmethod", "builtins.staticmethod", "builtins.classmethod"})
 _METACLASS_BASES = frozenset({"type", "abc.ABCMeta", "ABCMeta", "enum.EnumMeta", "enum.EnumType", "EnumMeta"})
 
 
@@ -167,7 +169,7 @@ def _cache_decorator(fn: FunctionInfo, analysis: ModuleAnalysis) -> cst.Decorato
     found = None
     for decorator in fn.node.decorators:
         name = _decorator_name(decorator, analysis)
-        if name in ("staticmethod", "classmethod", "builtins.staticmethod", "builtins.classmethod"):
+        if name in _STATIC_OR_CLASS:
             return None
         if name in _METHOD_CACHES and found is None:
             expr = decorator.decorator
@@ -186,7 +188,7 @@ def _decorator_name(decorator: cst.Decorator, analysis: ModuleAnalysis) -> str |
 
 
 def _exempt(fn: FunctionInfo, cls: ClassInfo, analysis: ModuleAnalysis) -> bool:
-    if fn.params and fn.params[0].name in ("cls", "mcs", "mcls", "metacls", "klass"):
+    if fn.params and fn.params[0].name in _CLASS_PARAMS:
         return True  # called on the class (`classproperty`, `classmethod(f)` later, a descriptor)
     if any("class" in (_decorator_name(d, analysis) or "").rsplit(".", 1)[-1].lower() for d in fn.node.decorators):
         return True  # `@classproperty`, `@class_or_instance_method`: the receiver is a class

@@ -186,6 +186,7 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert kl601.RANGED_CALLS == t["RANGED_CALLS"] and kl601.PROCESS_CALLS == t["PROCESS_CALLS"]
     assert kl601._MODULES <= t["PER_CALL_MODULES"] and kl601._HUGE == screen._HUGE_RANGE
     assert kl701._IMPLICIT_CLASS_METHODS == screen._IMPLICIT_CLASS_METHODS
+    assert kl701._CLASS_PARAMS == screen._CLASS_PARAMS and kl701._STATIC_OR_CLASS == screen._STATIC_OR_CLASS
     assert kl701._METHOD_CACHES <= t["METHOD_CACHES"]
     assert last(kl701._METHOD_CACHES) <= t["CACHE_DECORATOR_NAMES"]
     assert {n.lstrip(".").rsplit(".", 1)[-1] for n in kl801._NORMALISERS} <= t["NORMALISERS"]
