@@ -215,11 +215,13 @@ class _Screen:
         self.class_raw: dict[str, int] = {}  # class name -> raw bits of its instances
         self.class_bases: dict[str, list[str | None]] = {}
         self.calls: list[tuple[str, list[ast.expr], int]] = []
-        self.call_nodes: list[tuple[ast.Call, int]] = []
+        self.call_nodes: list[tuple[ast.Call, int, str]] = []
         self.positional: dict[int, list[str]] = {}  # function scope -> positional parameters in order
         self.varargs: dict[int, str] = {}
         self.varkw: dict[int, str] = {}
         self.class_inits: dict[str, list[int]] = {}  # class name -> its __init__ scopes
+        self.method_nodes: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # method scope -> its def
+        self.method_first: dict[int, str] = {}  # method scope -> its first positional parameter (static too)
         self.annotated: list[tuple[Var, set[str]]] = []  # (var, annotation names)
         self.values: dict[tuple[int, str], list[ast.expr]] = {}  # (scope, name) -> bound expressions (KL801)
         self.scope_returns: dict[int, list[ast.expr]] = {}
@@ -322,7 +324,13 @@ class _Screen:
                     if reader not in queued:
                         queued.add(reader)
                         work.append(reader)
-        return sum_or(self.eval(key, scope) & mask for key, scope, mask in keys)
+        return sum_or(self._key_bits(key, scope) & mask for key, scope, mask in keys)
+
+    def _key_bits(self, key: ast.expr, scope: int) -> int:
+        value = self.eval(key, scope)
+        if type(key) is ast.Attribute and self.id_hot:  # a key that is an attribute: its id counts (KL302)
+            value |= (self.var.get("a:" + key.attr, 0) | self.eval(key.value, scope)) & self.id_hot
+        return value
 
     def _file_names(self) -> None:
         """keyflow's file-name sinks are qualified calls (`open`, `os.path.join`, `sqlite3.connect`...):
@@ -471,6 +479,10 @@ class _Screen:
             self.def_names.add(node.name)
         self.functions.setdefault(node.name, []).append(inner)
         self.fn_names[inner] = node.name
+        if self.is_class[outer]:  # keyflow's methods: defs whose enclosing scope is a class body
+            self.method_nodes[inner] = node
+            if self.positional[inner]:
+                self.method_first[inner] = self.positional[inner][0]
         decorators = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
         if node.decorator_list:
             # Aliases (`from functools import lru_cache as memo`) are resolved once the whole module
@@ -486,9 +498,6 @@ class _Screen:
         for arg in args:
             if arg.annotation is not None:
                 self.annotated.append(((inner, arg.arg), _annotation_names(arg.annotation)))
-        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
-            for arg in args:
-                self.equations.append(((inner, arg.arg), default, outer))
         positional = [*node.args.posonlyargs, *node.args.args]
         for arg, default in zip(positional[len(positional) - len(node.args.defaults):], node.args.defaults):
             self.defaults[(inner, arg.arg)] = (default, outer)
@@ -564,7 +573,7 @@ class _Screen:
             return
         values = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
         self.calls.append((name, values, scope))
-        self.call_nodes.append((node, scope))
+        self.call_nodes.append((node, scope, name))
         t = self.t
         if name in self.sink_functions:  # configured sinks: any argument may be the key
             self.sink_keys.extend((v, scope) for v in values)
@@ -691,27 +700,57 @@ class _Screen:
                 self.var[var] = self.var.get(var, 0) | bits
             if names & _SET_TYPES:
                 self.var[var] = self.var.get(var, 0) | self.unordered
-        for call, scope in self.call_nodes:  # a call binds its arguments to the parameters of that name
-            callee = _last(call.func) or ""
-            method_call = isinstance(call.func, ast.Attribute)
-            owners = [(o, (0, 1) if method_call and o in self.first_param else (0,)) for o in self.functions.get(callee, ())]
-            owners += [(o, (1,)) for o in self.class_inits.get(callee, ())]
-            for owner, shifts in owners:
+        self._bind_calls()
+
+    def _bind_calls(self) -> None:
+        """keyflow's `arguments_for`: a call binds its arguments to the parameters of the functions it
+        may run. A method skips `self` (a static one does not); arguments from the first `*x` on, and
+        `**kw`, bind nothing; a keyword binds only the parameter of its name. `obj.m(...)` runs a
+        method `m` when `obj` is a method's first parameter or a class, or else only when `m` is a
+        non-dunder, uncommon name defined once in the module (keyflow's `call_sites`)."""
+        common = self.t["COMMON_METHODS"]
+        functions, inits = self.functions, self.class_inits
+        for call, scope, callee in self.call_nodes:
+            if callee not in functions and callee not in inits:
+                continue
+            func = call.func
+            owners = functions.get(callee, [])
+            if isinstance(func, ast.Attribute) and owners:
+                receiver = func.value
+                known = isinstance(receiver, ast.Name) and (
+                    receiver.id in self.class_names
+                    or any(self.method_first.get(s) == receiver.id for s in self._chain(scope))
+                )
+                if not known:
+                    by_name = len(owners) == 1 and not callee.startswith("__") and callee not in common
+                    owners = [o for o in owners if by_name and o in self.method_nodes]
+            targets = [(o, self._shifts(o)) for o in owners]
+            if isinstance(func, ast.Name):
+                targets += [(o, (1,)) for o in inits.get(callee, ())]
+            for owner, shifts in targets:
                 params = self.params[owner]
                 positional = self.positional[owner]
                 for index, arg in enumerate(call.args):
-                    if isinstance(arg, ast.Starred):  # *args: any parameter
-                        self.equations.extend(((owner, p), arg.value, scope) for p in params)
-                        continue
+                    if isinstance(arg, ast.Starred):
+                        break  # keyflow binds no position at or after a `*x`
                     for shift in shifts:
-                        target = positional[index + shift] if index + shift < len(positional) else self.varargs.get(owner)
-                        if target is not None:
-                            self.equations.append(((owner, target), arg, scope))
+                        if index + shift < len(positional):
+                            self.equations.append(((owner, positional[index + shift]), _Passed(arg), scope))
                 for keyword in call.keywords:
-                    targets = params if keyword.arg is None or keyword.arg not in params else [keyword.arg]
-                    if keyword.arg is not None and keyword.arg not in params and owner in self.varkw:
-                        targets = [self.varkw[owner]]
-                    self.equations.extend(((owner, p), keyword.value, scope) for p in targets)
+                    if keyword.arg is not None and keyword.arg in params:
+                        self.equations.append(((owner, keyword.arg), _Passed(keyword.value), scope))
+
+    def _shifts(self, owner: int) -> tuple[int, ...]:
+        """Positional arguments skip a method's receiver, unless a decorator may make it static."""
+        node = self.method_nodes.get(owner)
+        if node is None:
+            return (0,)
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            names = self._quals(target) | {_last(target) or ""}
+            if any(n.endswith("staticmethod") for n in names):
+                return (0, 1)
+        return (1,)
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _quals(self, expr: ast.expr) -> set[str]:
@@ -801,17 +840,21 @@ class _Screen:
             return self.eval(node.value, scope, d) & ~(self.unordered | self.order_hot)  # type: ignore[attr-defined]
         if kind is _RawObject:
             return self.class_raw.get(node.cls, self.object_raw)  # type: ignore[attr-defined]
+        if kind is _Passed:  # KL302 drops an id taken in a caller: its object's lifetime is not visible
+            return self.eval(node.value, scope, d) & ~self.id_hot  # type: ignore[attr-defined]
         if kind is _Unordered:
             return self.unordered
         if kind is ast.Attribute:
             assert isinstance(node, ast.Attribute)
-            member = self.keep_always | self.id_hot | self.hash_hot | self.order_hot
+            # KL302 drops an id read through an attribute (taken elsewhere) unless the key is that
+            # attribute itself: `root_attribute` adds it back for a key
+            member = self.keep_always | self.hash_hot | self.order_hot
             if node.attr in self.t["FINE_ATTRS"]:
                 member |= self.time_bits
             receiver = self.eval(node.value, scope, d) & _HOT & member
             if self._reads is not None:
                 self._reads.add("a:" + node.attr)
-            stored = self.var.get("a:" + node.attr, 0) & self.through_stored
+            stored = self.var.get("a:" + node.attr, 0) & self.through_stored & ~self.id_hot
             return stored | self._name_source(node.attr) | receiver
         if kind is ast.Call:
             assert isinstance(node, ast.Call)
@@ -998,6 +1041,14 @@ class _RawObject(ast.expr):
 
 class _Element(ast.expr):
     """Placeholder expression: an item of the iterable `value` (a `for` or comprehension target)."""
+
+    def __init__(self, value: ast.expr) -> None:
+        super().__init__()
+        self.value = value
+
+
+class _Passed(ast.expr):
+    """Placeholder expression: the argument `value` bound to a parameter by a call."""
 
     def __init__(self, value: ast.expr) -> None:
         super().__init__()

@@ -366,21 +366,44 @@ def _capped(found: set[Shape]) -> Shapes:
     return frozenset(found)
 
 
+def compatible(write: Shape, read: Shape) -> bool:
+    """KL801's `compatible`: could the two derivations give equal keys (unknown counts as could)?"""
+    if write == read or "opaque" in (write[0], read[0]):
+        return True
+    if read[0] == "leaf" and read[1] not in leaves(write):
+        return True
+    if write[0] == "leaf" and write[1] not in leaves(read):
+        return True
+    if write[0] == read[0] == "text":
+        return write[1] == read[1]
+    if write[0] == read[0] == "tuple":
+        return len(write[2]) == len(read[2]) and all(compatible(w, r) for w, r in zip(write[2], read[2]))
+    if write[0] == read[0] == "norm":
+        return write[1] == read[1] and compatible(write[2][0], read[2][0])
+    return False
+
+
 def could_mismatch(finder: ShapeFinder, writes: list[tuple[ast.expr, int]], reads: list[tuple[ast.expr, int]]) -> bool:
-    """Some structured write shape and some readable read shape that KL801 would call a mismatch."""
-    write_shapes: set[Shape] = set()
+    """Could KL801's `_judge` report some read: a read shape (not opaque) that some write's shape
+    mismatches, while no write is sure to be compatible with it (every shape it may have matches
+    without a mismatch: the rule then says some write could produce the same key)?"""
+    written: list[frozenset[Shape]] = []
     for write, scope in writes:
         found = finder.shapes(write, scope)
         if found is None:
             return True
-        write_shapes |= {s for s in found if s[0] in ("text", "tuple", "norm")}
-    if not write_shapes:
-        return False
+        written.append(found)
+    if not any(shape[0] in ("text", "tuple", "norm") for found in written for shape in found):
+        return False  # the rule skips a mapping none of whose writes is structured
     for read, scope in reads:
         found = finder.shapes(read, scope)
         if found is None:
             return True
         for shape in found:
-            if shape[0] != "opaque" and any(mismatch(w, shape) for w in write_shapes):
+            if shape[0] == "opaque":
+                continue
+            if any(ws and all(not mismatch(w, shape) and compatible(w, shape) for w in ws) for ws in written):
+                continue  # this write would give the same key: the rule stops at it
+            if any(mismatch(w, shape) for ws in written for w in ws):
                 return True
     return False

@@ -123,6 +123,7 @@ _TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table ->
         "MAPPING_METHODS": ("MAPPING_METHODS", False), "FILENAME_CALLS": ("_FILENAME_CALLS", True),
         "FILENAME_QUALS": ("_FILENAME_CALLS", False),
     },
+    "keylint.keyflow.analysis": {"COMMON_METHODS": ("_COMMON_METHODS", False)},  # narrows: never copied here
     "keylint.keyflow.timeflow": {  # BUCKET_CALLS / COARSE_METHODS only narrow: never copied here
         "PROPAGATE_TIME": ("_PROPAGATE", False), "FINE_ATTRS": ("_FINE_ATTRS", False),
         "BUCKET_CALLS": ("_BUCKET_CALLS", False), "COARSE_METHODS": ("_COARSE_METHODS", False),
