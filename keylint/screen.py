@@ -198,6 +198,14 @@ class _Screen:
         # keys of a container no table outlives (a parameter of the same function, a call's result):
         # KL301 and KL302 report only where the table outlives the call (lifetime.table_owner)
         self.ownerless_keys: list[tuple[ast.expr, int]] = []
+        # (container, key, scope, is a write, is a subscript): keyflow's sinks on a mapping
+        self.table_uses: list[tuple[ast.expr, ast.expr, int, bool, bool]] = []
+        self.client_calls: list[tuple[ast.Call, int]] = []  # `x.set(...)`-like calls: keys if `x` may be a client
+        self._client_memo: dict[tuple[str, int, bool], bool] = {}
+        self.lambdas: set[int] = set()  # lambda scopes (keyflow gives a lambda no scope of its own)
+        self.assigned: dict[int, set[str]] = {}  # scope -> names an assignment, loop or `with` surely binds
+        self.maybe_bound: dict[int, set[str]] = {}  # scope -> names anything may bind (assigned ones too)
+        self.loose_scopes: set[int] = set()  # scopes binding names the walk does not record (import, except, match)
         self.client_module = False  # set by run(): could any receiver here be a cache client?
         self.persistent_client = False  # ... one keyflow marks persistent?
         self.per_call_modules = False  # ... does it import a module of KL601's sources?
@@ -230,7 +238,8 @@ class _Screen:
         self.mappings: dict[str, list[tuple[bool, ast.expr, int]]] = {}  # container -> (is_write, key, scope)
         self.method_cache = False
         self.libcst_gap = False
-        self.decorated: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
+        self.decorated: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool, int]] = []  # (def, in a class, its scope)
+        self.class_nodes: dict[str, list[ast.ClassDef]] = {}
         self._name_memo: dict[str, int] = {}
         self._reads: set[Var] | None = None  # while set, eval() records every variable it reads
         self.walk_depth = 0  # the deepest step of _collect's walk (the module is 1)
@@ -241,6 +250,7 @@ class _Screen:
         self.client_module = low is None or client_possible(low, lowered=True)
         self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
+        self._classify_tables()
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
             any(s.kind == "random" for s in self.settings.sources)
@@ -274,7 +284,7 @@ class _Screen:
         grown. Bits only grow, so this ends; a budget still guards against pathological modules
         (then: every rule's bit)."""
         keys = [(k, s, self.sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
-        read_mask = self.sink_mask if self.persistent_client else self.sink_mask & ~self.id_hot
+        read_mask = self.sink_mask & ~self.id_hot  # KL302 reports a non-persistent table where it is written
         keys += [(k, s, read_mask) for k, s in self.read_keys]
         ownerless_mask = read_mask & ~self.address_hot
         keys += [(k, s, ownerless_mask) for k, s in self.ownerless_keys]
@@ -341,16 +351,16 @@ class _Screen:
                 self.file_keys.extend((a, scope) for a in node.args if not isinstance(a, ast.Starred))
 
     def _cache_decorators(self) -> None:
-        for node, in_class in self.decorated:
+        for node, in_class, outer in self.decorated:
             quals = [self._quals(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
             names = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
             names |= {q.rsplit(".", 1)[-1] for found in quals for q in found}
             if names & self.t["CACHE_DECORATOR_NAMES"]:
                 self.cached_functions.add(node.name)
-                if in_class and self._method_cache(node, quals):
+                if in_class and self._method_cache(node, quals, self.class_of.get(outer)):
                     self.method_cache = True
 
-    def _method_cache(self, node: ast.FunctionDef | ast.AsyncFunctionDef, quals: list[set[str]]) -> bool:
+    def _method_cache(self, node: ast.FunctionDef | ast.AsyncFunctionDef, quals: list[set[str]], cls: str | None) -> bool:
         """KL701's trigger: a decorator that may be one of its caches by qualified name (not
         `self.module.lru_cache`), on a method whose receiver is not the class. KL701 exempts
         implicit class methods, a first parameter named like a class, static and class method
@@ -364,7 +374,23 @@ class _Screen:
         for found in quals:
             if found and (found <= _STATIC_OR_CLASS or all("class" in q.rsplit(".", 1)[-1].lower() for q in found)):
                 return False
-        return any(found & self.t["METHOD_CACHES"] for found in quals)
+        caches = [(d, found) for d, found in zip(node.decorator_list, quals) if found & self.t["METHOD_CACHES"]]
+        if not caches:
+            return False
+        # KL701 exempts a bounded cache on a class whose instances hash by value (equal ones share entries)
+        return not (cls is not None and all(_bounded(d, found) for d, found in caches) and self._value_class(cls))
+
+    def _value_class(self, name: str, depth: int = 0) -> bool:
+        """KL701's `_is_value_type`, surely: every class of this name defines `__hash__`, is a
+        NamedTuple, or has a module base (by plain name) that is a value class."""
+        nodes = self.class_nodes.get(name, [])
+        return bool(nodes) and depth < 8 and all(
+            any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "__hash__" for s in node.body)
+            or any((_dotted(b.func if isinstance(b, ast.Call) else b) or "").rsplit(".", 1)[-1] in ("NamedTuple", "namedtuple")
+                   for b in node.bases)
+            or any(isinstance(b, ast.Name) and b.id != name and self._value_class(b.id, depth + 1) for b in node.bases)
+            for node in nodes
+        )
 
     def _scope(self, parent: int, is_class: bool) -> int:
         self.parents.append(parent)
@@ -398,6 +424,10 @@ class _Screen:
             kind = type(node)
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
                 inner = self._scope(scope, False)
+                if kind is ast.Lambda:
+                    self.lambdas.add(inner)
+                else:
+                    self.maybe_bound.setdefault(scope, set()).add(node.name)  # type: ignore[attr-defined]
                 self._function(node, scope, inner, in_class)  # type: ignore[arg-type]
                 args: ast.arguments = node.args  # type: ignore[attr-defined]
                 outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
@@ -414,6 +444,8 @@ class _Screen:
             if kind is ast.ClassDef:
                 assert isinstance(node, ast.ClassDef)
                 self.class_names.add(node.name)
+                self.class_nodes.setdefault(node.name, []).append(node)
+                self.maybe_bound.setdefault(scope, set()).add(node.name)
                 inner = self._scope(scope, True)
                 self.class_of[inner] = node.name
                 self._class_kind(node)
@@ -487,7 +519,7 @@ class _Screen:
         if node.decorator_list:
             # Aliases (`from functools import lru_cache as memo`) are resolved once the whole module
             # is collected: the walk may meet the def before the import.
-            self.decorated.append((node, in_class))
+            self.decorated.append((node, in_class, outer))
         if in_class and node.name == "__init__" and outer in self.class_of:
             self.class_inits.setdefault(self.class_of[outer], []).append(inner)
         if in_class and args and "staticmethod" not in decorators:
@@ -526,21 +558,23 @@ class _Screen:
                 self.libcst_gap = True  # `(name): int = 1`: valid Python libcst cannot parse (KL001)
             if node.value is not None:
                 self._bind(node.target, node.value, scope, in_class)
+            elif isinstance(node.target, ast.Name):
+                self.maybe_bound.setdefault(scope, set()).add(node.target.id)  # `x: int` makes `x` local
             names = _annotation_names(node.annotation)
             for var in self._target_vars(node.target, scope, in_class):
                 self.annotated.append((var, names))
         elif kind is ast.For or kind is ast.AsyncFor or kind is ast.comprehension:
-            self._bind(node.target, _Element(node.iter), scope, False)  # type: ignore[attr-defined]
+            self._bind(node.target, _Element(node.iter), scope, False, sure=kind is not ast.comprehension)  # type: ignore[attr-defined]
         elif kind is ast.withitem:
             assert isinstance(node, ast.withitem)
             if node.optional_vars is not None:
                 self._bind(node.optional_vars, node.context_expr, scope, False)
         elif kind is ast.NamedExpr:
             assert isinstance(node, ast.NamedExpr)
-            self._bind(node.target, node.value, scope, False)
+            self._bind(node.target, node.value, scope, False, sure=False)
             parent = self.parents[scope]  # in a comprehension the target lives in the enclosing scope
             if parent >= 0:
-                self._bind(node.target, node.value, parent, False)
+                self._bind(node.target, node.value, parent, False, sure=False)
         elif kind is ast.Return:
             assert isinstance(node, ast.Return)
             if node.value is not None and fn >= 0:
@@ -549,20 +583,19 @@ class _Screen:
                 self.scope_returns.setdefault(fn, []).append(node.value)
         elif kind is ast.Import or kind is ast.ImportFrom:
             self._import(node)  # type: ignore[arg-type]
+            self.loose_scopes.add(scope)
+        elif kind is ast.ExceptHandler or kind is ast.Match:
+            self.loose_scopes.add(scope)  # `except E as name`, `case Point(x=name)`: bindings not recorded
         elif kind is ast.Subscript:
             assert isinstance(node, ast.Subscript)
-            if self._ownerless(node.value, scope):
-                self.ownerless_keys.append((node.slice, scope))
-            else:
-                (self.sink_keys if isinstance(node.ctx, ast.Store) else self.read_keys).append((node.slice, scope))
+            self.table_uses.append((node.value, node.slice, scope, isinstance(node.ctx, ast.Store), True))
             self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
         elif kind is ast.Compare:
             assert isinstance(node, ast.Compare)
             operands = [node.left, *node.comparators]
             for index, op in enumerate(node.ops):
                 if type(op) is ast.In or type(op) is ast.NotIn:
-                    keys = self.ownerless_keys if self._ownerless(operands[index + 1], scope) else self.read_keys
-                    keys.append((operands[index], scope))
+                    self.table_uses.append((operands[index + 1], operands[index], scope, False, False))
                     self._mapping_use(operands[index + 1], operands[index], write=False)
         elif kind is ast.Call:
             self._call(node, scope)  # type: ignore[arg-type]
@@ -584,27 +617,27 @@ class _Screen:
         if name in t["CLIENT_METHODS"]:
             # keyflow: a cache client's key is its first positional argument or `key=`/`name=`
             if self.client_module:
-                first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
-                keys = [k.value for k in node.keywords if k.arg in ("key", "name")]
-                self.sink_keys.extend((k, scope) for k in ([first] if first is not None else []) + keys)
+                self.client_calls.append((node, scope))  # the receiver is judged once the module is collected
         if name in t["MAPPING_METHODS"] and node.args:
             shape = _MAPPING_SHAPES.get(name)
             if shape is None or (not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
                                  and shape[0] <= len(node.args) <= shape[1]):
                 # keyflow's mapping methods: the first argument
-                if self._ownerless(node.func.value, scope):
-                    self.ownerless_keys.append((node.args[0], scope))
-                else:
-                    (self.sink_keys if name in _MAPPING_WRITES else self.read_keys).append((node.args[0], scope))
+                self.table_uses.append((node.func.value, node.args[0], scope, name in _MAPPING_WRITES, False))
             self._mapping_use(node.func.value, node.args[0], write=name in _MAPPING_WRITES)
         if name in t["EXTRA_SINK_METHODS"] or name.endswith("_object") or name.startswith("upload_"):
             self.hash_keys.extend((v, scope) for v in values)  # KL401's own SQL and object-store sinks
 
-    def _bind(self, target: ast.expr, value: ast.expr, scope: int, in_class: bool) -> None:
+    def _bind(self, target: ast.expr, value: ast.expr, scope: int, in_class: bool, sure: bool = True) -> None:
+        """`sure`: keyflow binds the names in `scope` too (not a comprehension's or walrus's target)."""
+        flowing = _Unpacked(value) if isinstance(target, (ast.Tuple, ast.List)) and self._unpacks_call(value) else value
         for var in self._target_vars(target, scope, in_class):
-            self.equations.append((var, value, scope))
+            self.equations.append((var, flowing, scope))
             if isinstance(var, tuple):
                 self.values.setdefault(var, []).append(value)
+                self.maybe_bound.setdefault(var[0], set()).add(var[1])
+                if sure:
+                    self.assigned.setdefault(var[0], set()).add(var[1])
 
     def _target_vars(self, target: ast.expr, scope: int, in_class: bool) -> list[Var]:
         """Variables a binding target writes: (scope, name) for names (class-body names are attributes
@@ -639,18 +672,162 @@ class _Screen:
         for alias in node.names:
             self.aliases.setdefault(alias.asname or alias.name, set()).add(f"{node.module}.{alias.name}")
 
+    def _classify_tables(self) -> None:
+        for node, scope in self.client_calls:
+            # keyflow: a cache client's key is its first positional argument or `key=`/`name=`
+            if isinstance(node.func, ast.Attribute) and self._client_receiver(node.func.value):
+                first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+                keys = [k.value for k in node.keywords if k.arg in ("key", "name")]
+                self.sink_keys.extend((k, scope) for k in ([first] if first is not None else []) + keys)
+        for container, key, scope, write, subscript in self.table_uses:
+            # only a subscript on a persistent client is a persistent sink (`in` tests and mapping
+            # methods never are): lifetimes and "reads follow the writes" do not apply to it
+            if subscript and self.persistent_client and self._client_receiver(container, persistent=True):
+                self.sink_keys.append((key, scope))
+            elif self._ownerless(container, scope):
+                self.ownerless_keys.append((key, scope))
+            else:
+                (self.sink_keys if write else self.read_keys).append((key, scope))
+
     def _ownerless(self, container: ast.expr, scope: int) -> bool:
-        """keyflow's `lifetime.table_owner` is None for this container (unless the store is a
-        persistent client): its root is neither a name nor an attribute, or it is a parameter of
-        the function the key is used in."""
-        if self.persistent_client:
-            return False
+        """keyflow's `lifetime.table_owner` is surely None for this container (never for a persistent
+        client): its root is neither a name nor an attribute; a name that is a parameter where it is
+        bound; an attribute reset to an empty table outside `__init__`, of a receiver that is not a
+        name or is bound in a function, or `self.x` of a class that is neither instantiated at module
+        level nor gives `x` a class-level value (and not in a class method)."""
         root = container
         while isinstance(root, ast.Subscript):
             root = root.value
         if isinstance(root, ast.Name):
-            return root.id in self.params.get(scope, ())
-        return not isinstance(root, ast.Attribute)
+            return self._resolve(root.id, scope) == "param"
+        if not isinstance(root, ast.Attribute):
+            return True
+        if root.attr in self._reset_attrs():
+            return True
+        receiver = root.value
+        if not isinstance(receiver, ast.Name):
+            return True
+        fn = self._def_scope(scope)
+        if fn in self.method_nodes and self.params[fn] and self.params[fn][0] == receiver.id:  # `_is_self`
+            cls_scope = self.parents[fn]
+            node = self.method_nodes[fn]
+            classmethod = any(n.rsplit(".", 1)[-1] == "classmethod" for d in node.decorator_list
+                              for n in self._quals(d.func if isinstance(d, ast.Call) else d) | {_last(d) or ""})
+            return not (root.attr in self.maybe_bound.get(cls_scope, ()) or cls_scope in self.loose_scopes or classmethod
+                        or self.class_of.get(cls_scope, "") in self._module_instances())
+        return self._resolve(receiver.id, scope) in ("param", "local")
+
+    def _client_receiver(self, expr: ast.expr, depth: int = 0, persistent: bool = False) -> bool:
+        """Could keyflow's `classify_client` take `expr` for a cache client: a client module's
+        constructor, a value bound to its name (or stored in its attribute) that could be one, or a
+        name hint (`redis_conn`, `_mc`, `page_cache`)? `persistent`: one keyflow marks persistent."""
+        if depth > 3:
+            return False
+        if isinstance(expr, ast.Subscript):  # django: caches["default"]
+            return self._client_receiver(expr.value, depth + 1, persistent)
+        modules = self.t["PERSISTENT_CLIENT_MODULES" if persistent else "CLIENT_MODULES"]
+        if any(q.split(".", 1)[0] in modules for q in self._quals(expr.func if isinstance(expr, ast.Call) else expr)):
+            return True
+        if isinstance(expr, ast.Name):
+            label, name = expr.id, expr.id
+        elif isinstance(expr, ast.Attribute):
+            label, name = "a:" + expr.attr, expr.attr
+        else:
+            return False
+        memo = (label, depth, persistent)  # a name's answer depends on its label alone (and the depth)
+        known = self._client_memo.get(memo)
+        if known is None:
+            known = self._client_memo[memo] = self._client_values(label, name, depth, persistent)
+        return known
+
+    def _client_values(self, label: str, name: str, depth: int, persistent: bool) -> bool:
+        for value in self._bound_values().get(label, []):
+            for item in (value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]):  # `a, b = x(), y()`
+                if isinstance(item, (ast.Call, ast.Subscript)) or (isinstance(item, (ast.Name, ast.Attribute)) and depth < 2):
+                    if self._client_receiver(item, depth + 1, persistent):
+                        return True
+        return _client_name(name.lower(), self.t["PERSISTENT_HINTS"], persistent)
+
+    def _bound_values(self) -> dict[str, list[ast.expr]]:
+        """Values bound to each name (in any scope) and stored in each attribute ("a:name")."""
+        found: dict[str, list[ast.expr]] | None = self.__dict__.get("_bound")
+        if found is None:
+            found = {}
+            for var, expr, _ in self.equations:
+                found.setdefault(var[1] if isinstance(var, tuple) else var, []).append(expr)
+            self.__dict__["_bound"] = found
+        return found
+
+    def _unpacks_call(self, value: ast.expr) -> bool:
+        """keyflow's `is_bucket`: an item unpacked (or iterated) from a call or method call's result
+        is a field of it (`year, month, *_ = time.gmtime(t)`), no longer a changing time. Not for
+        the calls keyflow traces otherwise: formatting, `.join`, a module class, a sanitizer."""
+        if type(value) is not ast.Call or self.settings.sanitizers:
+            return False
+        func = value.func
+        if isinstance(func, ast.Name):
+            return func.id not in _TEXT_CALLS and func.id != "map" and func.id not in self.class_names
+        return not (isinstance(func, ast.Attribute) and func.attr in ("format", "join"))
+
+    def _def_scope(self, scope: int) -> int:
+        """The def a scope's code runs in (keyflow's `where.scope.function`), or -1."""
+        while scope >= 0 and scope in self.lambdas:
+            scope = self.parents[scope]
+        return scope if scope > MODULE and not self.is_class[scope] else -1
+
+    def _resolve(self, name: str, scope: int) -> str:
+        """Where keyflow's `lookup_scope_chain` surely finds `name`: "param" (a parameter of a def),
+        "local" (surely assigned in a def), or "other" (the module, a class, or not sure)."""
+        first = True
+        while scope >= 0:
+            if name in self.globals.get(scope, ()) or name in self.nonlocals.get(scope, ()):
+                return "other"
+            if scope in self.lambdas:  # no keyflow scope: its parameters bind nothing there
+                if name in self.maybe_bound.get(scope, ()):
+                    return "other"  # a walrus: bound in the enclosing def
+            elif scope == MODULE or self.is_class[scope]:
+                if scope == MODULE or (first and (name in self.maybe_bound.get(scope, ()) or scope in self.loose_scopes)):
+                    return "other"
+            else:
+                if name in self.params.get(scope, ()):
+                    return "param"
+                if name in self.assigned.get(scope, ()):
+                    return "local"
+                if name in self.maybe_bound.get(scope, ()) or scope in self.loose_scopes:
+                    return "other"
+            first = False
+            scope = self.parents[scope]
+        return "other"
+
+    def _reset_attrs(self) -> frozenset[str]:
+        """keyflow's `_reset_per_operation`: `x.attr = {}` (or `set()`, `None`...) in a def other than
+        `__init__`/`__new__`/`__post_init__`: a table scoped to one operation."""
+        found = self.__dict__.get("_resets")
+        if found is None:
+            names = set()
+            for var, expr, scope in self.equations:
+                if isinstance(var, str) and var.startswith("a:") and not self.is_class[scope]:
+                    fn = self._def_scope(scope)
+                    if fn >= 0 and self.fn_names.get(fn) not in ("__init__", "__new__", "__post_init__") and _empty_table(expr):
+                        names.add(var[2:])
+            found = self.__dict__["_resets"] = frozenset(names)
+        return found
+
+    def _module_instances(self) -> frozenset[str]:
+        """Names of classes a module-level assignment instantiates (`NAME = Class(...)`)."""
+        found = self.__dict__.get("_instances")
+        if found is None:
+            names = set()
+            for var, expr, scope in self.equations:
+                # module level, or a def's `global NAME` (keyflow binds those in the module)
+                if isinstance(var, tuple) and (var[0] == MODULE or var[1] in self.globals.get(var[0], ())):
+                    for value in (expr.elts if isinstance(expr, (ast.Tuple, ast.List)) else [expr]):
+                        if isinstance(value, ast.Call):
+                            dotted = _dotted(value.func)
+                            if dotted is not None:
+                                names.add(dotted)
+            found = self.__dict__["_instances"] = frozenset(names)
+        return found
 
     def _mapping_use(self, container: ast.expr, key: ast.expr, write: bool) -> None:
         # keyflow's mapping identities: a module global, or `self.x` / `Class.x`
@@ -791,6 +968,7 @@ class _Screen:
     def _masks(self) -> None:
         self.keep_always = self.context_raw >> _RAW_SHIFT | self.per_call | self.configured
         self.through_stored = ~0  # narrowed by run(): KL601 ignores fresh values stored on an object
+        self.bucketed = self.clock | self.deadline | self.timeout_raw  # time_reaches ends at these
         self.time_bits = self.clock | self.deadline
         self.address_hot = self.address_raw >> _RAW_SHIFT
 
@@ -837,7 +1015,10 @@ class _Screen:
             return value
         d = depth + 1
         if kind is _Element:  # an item of an iterable: not itself a set, and an ordering ends here
-            return self.eval(node.value, scope, d) & ~(self.unordered | self.order_hot)  # type: ignore[attr-defined]
+            value = self.eval(node.value, scope, d) & ~(self.unordered | self.order_hot)  # type: ignore[attr-defined]
+            return value & ~self.bucketed if self._unpacks_call(node.value) else value  # type: ignore[attr-defined]
+        if kind is _Unpacked:
+            return self.eval(node.value, scope, d) & ~self.bucketed  # type: ignore[attr-defined]
         if kind is _RawObject:
             return self.class_raw.get(node.cls, self.object_raw)  # type: ignore[attr-defined]
         if kind is _Passed:  # KL302 drops an id taken in a caller: its object's lifetime is not visible
@@ -1055,6 +1236,14 @@ class _Passed(ast.expr):
         self.value = value
 
 
+class _Unpacked(ast.expr):
+    """Placeholder expression: an item unpacked from the call `value` (`a, b = f()`)."""
+
+    def __init__(self, value: ast.expr) -> None:
+        super().__init__()
+        self.value = value
+
+
 class _Unordered(ast.expr):
     """Placeholder expression: a value whose items come in no stable order (`**kwargs`)."""
 
@@ -1093,7 +1282,7 @@ _SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
 # Node kinds `_statement` looks at; node kinds with nothing below that matters; fields never holding one.
 _STATEMENT_KINDS = frozenset({
     ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension, ast.withitem, ast.NamedExpr,
-    ast.Return, ast.Import, ast.ImportFrom, ast.Subscript, ast.Compare, ast.Call,
+    ast.Return, ast.Import, ast.ImportFrom, ast.Subscript, ast.Compare, ast.Call, ast.ExceptHandler, ast.Match,
 })
 _LEAVES = frozenset({ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.alias, ast.Pass, ast.Break, ast.Continue,
                      *ast.operator.__subclasses__(), *ast.boolop.__subclasses__(), *ast.cmpop.__subclasses__(),
@@ -1150,3 +1339,38 @@ def _all_args(args: ast.arguments) -> list[ast.arg]:
     if args.kwarg is not None:
         found.append(args.kwarg)
     return found
+
+
+_RESET_CALLS = frozenset({"dict", "set", "list", "collections.defaultdict", "defaultdict"})
+
+
+def _empty_table(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Dict):
+        return not expr.keys
+    if isinstance(expr, ast.List):
+        return not expr.elts
+    if isinstance(expr, ast.Constant):
+        return expr.value is None
+    return isinstance(expr, ast.Call) and _dotted(expr.func) in _RESET_CALLS and len(expr.args) + len(expr.keywords) <= 1
+
+
+def _client_name(name: str, hints: Iterable[str], persistent: bool = False) -> bool:
+    """keyflow's name hints for a cache client (`classify_client`); a plain `cache` is not persistent."""
+    if any(hint in name.replace("_", " ").split() or name.startswith(hint) or (name.endswith(hint) and len(hint) > 3)
+           for hint in hints if len(hint) > 2):
+        return True
+    return name in ("mc", "_mc", "memcache") or (not persistent and "cache" in name)
+
+
+def _bounded(decorator: ast.expr, quals: set[str]) -> bool:
+    """KL701's `_maxsize` is surely not "unbounded": not `functools.cache`, and no `maxsize=None` or
+    `cache={}` (the first positional or `maxsize`/`cache` argument decides)."""
+    if "functools.cache" in quals:
+        return False
+    if not isinstance(decorator, ast.Call):
+        return True
+    relevant = [*decorator.args, *(k.value for k in decorator.keywords if k.arg in (None, "maxsize", "cache"))]
+    if not relevant:
+        return True
+    first = relevant[0]
+    return not (isinstance(first, ast.Constant) and first.value is None) and not isinstance(first, ast.Dict)

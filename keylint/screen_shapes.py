@@ -10,7 +10,9 @@ A shape is a tuple (kind, name, parts) as in KL801: "leaf" (a parameter / attrib
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Iterable
 from itertools import product
 
@@ -159,6 +161,9 @@ class ShapeFinder:
             return frozenset({("leaf", expr.attr, ()), OPAQUE})
         if isinstance(expr, ast.Constant):
             if isinstance(expr.value, str):  # "a" "b" is one Constant in `ast`, a concatenation in libcst
+                segment = self.segment(expr)
+                if segment is not None and _one_string_token(segment):
+                    return frozenset({("lit", expr.value, ())})
                 return frozenset({("lit", expr.value, ()), ("text", expr.value, ())})
             if isinstance(expr.value, bytes):
                 return frozenset({("lit", repr(expr.value), ())})
@@ -166,10 +171,8 @@ class ShapeFinder:
             return frozenset({("lit", segment, ())}) if segment is not None else None
         if isinstance(expr, ast.JoinedStr):
             return self._fstring(expr, scope, env, d)
-        if isinstance(expr, ast.Tuple):
-            if len(expr.elts) > FANOUT:
-                return None
-            return self._combine([self.shapes(e, scope, env, d) for e in expr.elts], lambda parts: ("tuple", "", parts))
+        if isinstance(expr, ast.Tuple):  # keyflow follows the first FANOUT items of a collection
+            return self._combine([self.shapes(e, scope, env, d) for e in expr.elts[:FANOUT]], lambda parts: ("tuple", "", parts))
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod):
             return self._percent(expr, scope, env, d)
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
@@ -366,6 +369,19 @@ def _capped(found: set[Shape]) -> Shapes:
     return frozenset(found)
 
 
+def _has_lit(shape: Shape) -> bool:
+    return shape[0] == "lit" or any(_has_lit(part) for part in shape[2])
+
+
+def _one_string_token(segment: str) -> bool:
+    """The source of a string constant is one literal (libcst's SimpleString), not several."""
+    try:
+        found = [t for t in tokenize.generate_tokens(io.StringIO(segment).readline) if t.type == tokenize.STRING]
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return len(found) == 1
+
+
 def compatible(write: Shape, read: Shape) -> bool:
     """KL801's `compatible`: could the two derivations give equal keys (unknown counts as could)?"""
     if write == read or "opaque" in (write[0], read[0]):
@@ -402,7 +418,10 @@ def could_mismatch(finder: ShapeFinder, writes: list[tuple[ast.expr, int]], read
         for shape in found:
             if shape[0] == "opaque":
                 continue
-            if any(ws and all(not mismatch(w, shape) and compatible(w, shape) for w in ws) for ws in written):
+            # (a literal's text here is its value, in libcst its source: `'a'` and `"a"` differ there)
+            if not _has_lit(shape) and any(
+                ws and all(not _has_lit(w) and not mismatch(w, shape) and compatible(w, shape) for w in ws) for ws in written
+            ):
                 continue  # this write would give the same key: the rule stops at it
             if any(mismatch(w, shape) for ws in written for w in ws):
                 return True
