@@ -10,7 +10,8 @@ expression could derive from a source some rule looks for? Values carry a bit ma
 A name read in a scope may come from any binding of it there or in an enclosing scope; attributes
 and function returns are merged by name; every call binds its arguments to the parameters of every
 function of that name; each derivation keeps only the bits the rules let through it. Coarser than
-keyflow, so it over-approximates (tables: `keylint.screen_tables`).
+keyflow, so it over-approximates (tables: `keylint.screen_tables`; which tables outlive a call and
+which receivers may be cache clients: `keylint.screen_owners`).
 KL701 and KL801 are not key-flow rules and get their own structural triggers. A rule code the screen
 does not know makes it say yes for every file. The answer is per rule (`firing_codes`): the engine
 runs only the rules whose bits reach a key. `tests/test_screen.py` proves it never drops a finding.
@@ -25,7 +26,10 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from keylint.screen_owners import TableOwners
 from keylint.screen_tables import client_possible, glob_regex, name_patterns, tables
+from keylint.screen_tables import dotted as _dotted
+from keylint.screen_tables import last_name as _last
 from keylint.settings import Settings
 
 # Codes whose sources this module models; any other enabled code disables the screen.
@@ -110,25 +114,6 @@ def screen_module(
         return None, None
 
 
-def _last(expr: ast.expr) -> str | None:
-    if isinstance(expr, ast.Name):
-        return expr.id
-    if isinstance(expr, ast.Attribute):
-        return expr.attr
-    return None
-
-
-def _dotted(expr: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 def _annotation_names(expr: ast.expr | None) -> set[str]:
     """Every identifier an annotation mentions (string annotations included)."""
     found: set[str] = set()
@@ -201,7 +186,6 @@ class _Screen:
         # (container, key, scope, is a write, is a subscript): keyflow's sinks on a mapping
         self.table_uses: list[tuple[ast.expr, ast.expr, int, bool, bool]] = []
         self.client_calls: list[tuple[ast.Call, int]] = []  # `x.set(...)`-like calls: keys if `x` may be a client
-        self._client_memo: dict[tuple[str, int, bool], bool] = {}
         self.lambdas: set[int] = set()  # lambda scopes (keyflow gives a lambda no scope of its own)
         self.assigned: dict[int, set[str]] = {}  # scope -> names an assignment, loop or `with` surely binds
         self.maybe_bound: dict[int, set[str]] = {}  # scope -> names anything may bind (assigned ones too)
@@ -250,7 +234,7 @@ class _Screen:
         self.client_module = low is None or client_possible(low, lowered=True)
         self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
-        self._classify_tables()
+        TableOwners(self).classify()
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
             any(s.kind == "random" for s in self.settings.sources)
@@ -672,92 +656,6 @@ class _Screen:
         for alias in node.names:
             self.aliases.setdefault(alias.asname or alias.name, set()).add(f"{node.module}.{alias.name}")
 
-    def _classify_tables(self) -> None:
-        for node, scope in self.client_calls:
-            # keyflow: a cache client's key is its first positional argument or `key=`/`name=`
-            if isinstance(node.func, ast.Attribute) and self._client_receiver(node.func.value):
-                first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
-                keys = [k.value for k in node.keywords if k.arg in ("key", "name")]
-                self.sink_keys.extend((k, scope) for k in ([first] if first is not None else []) + keys)
-        for container, key, scope, write, subscript in self.table_uses:
-            # only a subscript on a persistent client is a persistent sink (`in` tests and mapping
-            # methods never are): lifetimes and "reads follow the writes" do not apply to it
-            if subscript and self.persistent_client and self._client_receiver(container, persistent=True):
-                self.sink_keys.append((key, scope))
-            elif self._ownerless(container, scope):
-                self.ownerless_keys.append((key, scope))
-            else:
-                (self.sink_keys if write else self.read_keys).append((key, scope))
-
-    def _ownerless(self, container: ast.expr, scope: int) -> bool:
-        """keyflow's `lifetime.table_owner` is surely None for this container (never for a persistent
-        client): its root is neither a name nor an attribute; a name that is a parameter where it is
-        bound; an attribute reset to an empty table outside `__init__`, of a receiver that is not a
-        name or is bound in a function, or `self.x` of a class that is neither instantiated at module
-        level nor gives `x` a class-level value (and not in a class method)."""
-        root = container
-        while isinstance(root, ast.Subscript):
-            root = root.value
-        if isinstance(root, ast.Name):
-            return self._resolve(root.id, scope) == "param"
-        if not isinstance(root, ast.Attribute):
-            return True
-        if root.attr in self._reset_attrs():
-            return True
-        receiver = root.value
-        if not isinstance(receiver, ast.Name):
-            return True
-        fn = self._def_scope(scope)
-        if fn in self.method_nodes and self.params[fn] and self.params[fn][0] == receiver.id:  # `_is_self`
-            cls_scope = self.parents[fn]
-            node = self.method_nodes[fn]
-            classmethod = any(n.rsplit(".", 1)[-1] == "classmethod" for d in node.decorator_list
-                              for n in self._quals(d.func if isinstance(d, ast.Call) else d) | {_last(d) or ""})
-            return not (root.attr in self.maybe_bound.get(cls_scope, ()) or cls_scope in self.loose_scopes or classmethod
-                        or self.class_of.get(cls_scope, "") in self._module_instances())
-        return self._resolve(receiver.id, scope) in ("param", "local")
-
-    def _client_receiver(self, expr: ast.expr, depth: int = 0, persistent: bool = False) -> bool:
-        """Could keyflow's `classify_client` take `expr` for a cache client: a client module's
-        constructor, a value bound to its name (or stored in its attribute) that could be one, or a
-        name hint (`redis_conn`, `_mc`, `page_cache`)? `persistent`: one keyflow marks persistent."""
-        if depth > 3:
-            return False
-        if isinstance(expr, ast.Subscript):  # django: caches["default"]
-            return self._client_receiver(expr.value, depth + 1, persistent)
-        modules = self.t["PERSISTENT_CLIENT_MODULES" if persistent else "CLIENT_MODULES"]
-        if any(q.split(".", 1)[0] in modules for q in self._quals(expr.func if isinstance(expr, ast.Call) else expr)):
-            return True
-        if isinstance(expr, ast.Name):
-            label, name = expr.id, expr.id
-        elif isinstance(expr, ast.Attribute):
-            label, name = "a:" + expr.attr, expr.attr
-        else:
-            return False
-        memo = (label, depth, persistent)  # a name's answer depends on its label alone (and the depth)
-        known = self._client_memo.get(memo)
-        if known is None:
-            known = self._client_memo[memo] = self._client_values(label, name, depth, persistent)
-        return known
-
-    def _client_values(self, label: str, name: str, depth: int, persistent: bool) -> bool:
-        for value in self._bound_values().get(label, []):
-            for item in (value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]):  # `a, b = x(), y()`
-                if isinstance(item, (ast.Call, ast.Subscript)) or (isinstance(item, (ast.Name, ast.Attribute)) and depth < 2):
-                    if self._client_receiver(item, depth + 1, persistent):
-                        return True
-        return _client_name(name.lower(), self.t["PERSISTENT_HINTS"], persistent)
-
-    def _bound_values(self) -> dict[str, list[ast.expr]]:
-        """Values bound to each name (in any scope) and stored in each attribute ("a:name")."""
-        found: dict[str, list[ast.expr]] | None = self.__dict__.get("_bound")
-        if found is None:
-            found = {}
-            for var, expr, _ in self.equations:
-                found.setdefault(var[1] if isinstance(var, tuple) else var, []).append(expr)
-            self.__dict__["_bound"] = found
-        return found
-
     def _unpacks_call(self, value: ast.expr) -> bool:
         """keyflow's `is_bucket`: an item unpacked (or iterated) from a call or method call's result
         is a field of it (`year, month, *_ = time.gmtime(t)`), no longer a changing time. Not for
@@ -768,66 +666,6 @@ class _Screen:
         if isinstance(func, ast.Name):
             return func.id not in _TEXT_CALLS and func.id != "map" and func.id not in self.class_names
         return not (isinstance(func, ast.Attribute) and func.attr in ("format", "join"))
-
-    def _def_scope(self, scope: int) -> int:
-        """The def a scope's code runs in (keyflow's `where.scope.function`), or -1."""
-        while scope >= 0 and scope in self.lambdas:
-            scope = self.parents[scope]
-        return scope if scope > MODULE and not self.is_class[scope] else -1
-
-    def _resolve(self, name: str, scope: int) -> str:
-        """Where keyflow's `lookup_scope_chain` surely finds `name`: "param" (a parameter of a def),
-        "local" (surely assigned in a def), or "other" (the module, a class, or not sure)."""
-        first = True
-        while scope >= 0:
-            if name in self.globals.get(scope, ()) or name in self.nonlocals.get(scope, ()):
-                return "other"
-            if scope in self.lambdas:  # no keyflow scope: its parameters bind nothing there
-                if name in self.maybe_bound.get(scope, ()):
-                    return "other"  # a walrus: bound in the enclosing def
-            elif scope == MODULE or self.is_class[scope]:
-                if scope == MODULE or (first and (name in self.maybe_bound.get(scope, ()) or scope in self.loose_scopes)):
-                    return "other"
-            else:
-                if name in self.params.get(scope, ()):
-                    return "param"
-                if name in self.assigned.get(scope, ()):
-                    return "local"
-                if name in self.maybe_bound.get(scope, ()) or scope in self.loose_scopes:
-                    return "other"
-            first = False
-            scope = self.parents[scope]
-        return "other"
-
-    def _reset_attrs(self) -> frozenset[str]:
-        """keyflow's `_reset_per_operation`: `x.attr = {}` (or `set()`, `None`...) in a def other than
-        `__init__`/`__new__`/`__post_init__`: a table scoped to one operation."""
-        found = self.__dict__.get("_resets")
-        if found is None:
-            names = set()
-            for var, expr, scope in self.equations:
-                if isinstance(var, str) and var.startswith("a:") and not self.is_class[scope]:
-                    fn = self._def_scope(scope)
-                    if fn >= 0 and self.fn_names.get(fn) not in ("__init__", "__new__", "__post_init__") and _empty_table(expr):
-                        names.add(var[2:])
-            found = self.__dict__["_resets"] = frozenset(names)
-        return found
-
-    def _module_instances(self) -> frozenset[str]:
-        """Names of classes a module-level assignment instantiates (`NAME = Class(...)`)."""
-        found = self.__dict__.get("_instances")
-        if found is None:
-            names = set()
-            for var, expr, scope in self.equations:
-                # module level, or a def's `global NAME` (keyflow binds those in the module)
-                if isinstance(var, tuple) and (var[0] == MODULE or var[1] in self.globals.get(var[0], ())):
-                    for value in (expr.elts if isinstance(expr, (ast.Tuple, ast.List)) else [expr]):
-                        if isinstance(value, ast.Call):
-                            dotted = _dotted(value.func)
-                            if dotted is not None:
-                                names.add(dotted)
-            found = self.__dict__["_instances"] = frozenset(names)
-        return found
 
     def _mapping_use(self, container: ast.expr, key: ast.expr, write: bool) -> None:
         # keyflow's mapping identities: a module global, or `self.x` / `Class.x`
@@ -1339,27 +1177,6 @@ def _all_args(args: ast.arguments) -> list[ast.arg]:
     if args.kwarg is not None:
         found.append(args.kwarg)
     return found
-
-
-_RESET_CALLS = frozenset({"dict", "set", "list", "collections.defaultdict", "defaultdict"})
-
-
-def _empty_table(expr: ast.expr) -> bool:
-    if isinstance(expr, ast.Dict):
-        return not expr.keys
-    if isinstance(expr, ast.List):
-        return not expr.elts
-    if isinstance(expr, ast.Constant):
-        return expr.value is None
-    return isinstance(expr, ast.Call) and _dotted(expr.func) in _RESET_CALLS and len(expr.args) + len(expr.keywords) <= 1
-
-
-def _client_name(name: str, hints: Iterable[str], persistent: bool = False) -> bool:
-    """keyflow's name hints for a cache client (`classify_client`); a plain `cache` is not persistent."""
-    if any(hint in name.replace("_", " ").split() or name.startswith(hint) or (name.endswith(hint) and len(hint) > 3)
-           for hint in hints if len(hint) > 2):
-        return True
-    return name in ("mc", "_mc", "memcache") or (not persistent and "cache" in name)
 
 
 def _bounded(decorator: ast.expr, quals: set[str]) -> bool:

@@ -16,7 +16,7 @@ import tokenize
 from collections.abc import Iterable
 from itertools import product
 
-from keylint.screen import _dotted  # this module is the screen's KL801 part: loaded by it, on demand
+from keylint.screen_tables import dotted as _dotted
 
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 

@@ -150,6 +150,27 @@ _TABLE_SOURCES: dict[str, dict[str, tuple[str, bool]]] = {  # module -> table ->
 }
 
 
+def dotted(expr: ast.expr) -> str | None:
+    """`a.b.c` for a chain of attributes on a name, else None."""
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def last_name(expr: ast.expr) -> str | None:
+    """The name a call or decorator is spelt with: `c` of `a.b.c`, `f` of `f`."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    return None
+
+
 @lru_cache(maxsize=1)
 def tables() -> dict[str, frozenset[str]]:
     """The screen's tables: the copies in this module, widened by what the modules hold today."""

@@ -1,0 +1,198 @@
+"""The screen's table questions, as keyflow answers them: could a container be a cache client
+(`sinks.classify_client`), a persistent one, and does a table surely die with the call that fills it
+(`lifetime.table_owner` is None)? Answered on the facts `screen._Screen` collected, after its walk;
+each answer may only say "no" where keyflow surely does.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from keylint.screen_tables import dotted, last_name
+
+if TYPE_CHECKING:
+    from keylint.screen import _Screen
+
+MODULE = 0
+
+
+class TableOwners:
+    """Sorts the screen's mapping uses into key lists: persistent or plain sinks, reads, and keys of
+    tables no owner outlives (KL301 and KL302 do not report those)."""
+
+    def __init__(self, screen: _Screen) -> None:
+        self.sc = screen
+        self._client_memo: dict[tuple[str, int, bool], bool] = {}
+        self._bound: dict[str, list[ast.expr]] | None = None
+        self._resets: frozenset[str] | None = None
+        self._instances: frozenset[str] | None = None
+
+    def classify(self) -> None:
+        for node, scope in self.sc.client_calls:
+            # keyflow: a cache client's key is its first positional argument or `key=`/`name=`
+            if isinstance(node.func, ast.Attribute) and self.client_receiver(node.func.value):
+                first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+                keys = [k.value for k in node.keywords if k.arg in ("key", "name")]
+                self.sc.sink_keys.extend((k, scope) for k in ([first] if first is not None else []) + keys)
+        for container, key, scope, write, subscript in self.sc.table_uses:
+            # only a subscript on a persistent client is a persistent sink (`in` tests and mapping
+            # methods never are): lifetimes and "reads follow the writes" do not apply to it
+            if subscript and self.sc.persistent_client and self.client_receiver(container, persistent=True):
+                self.sc.sink_keys.append((key, scope))
+            elif self.ownerless(container, scope):
+                self.sc.ownerless_keys.append((key, scope))
+            else:
+                (self.sc.sink_keys if write else self.sc.read_keys).append((key, scope))
+
+    def ownerless(self, container: ast.expr, scope: int) -> bool:
+        """keyflow's `lifetime.table_owner` is surely None for this container (never for a persistent
+        client): its root is neither a name nor an attribute; a name that is a parameter where it is
+        bound; an attribute reset to an empty table outside `__init__`, of a receiver that is not a
+        name or is bound in a function, or `self.sc.x` of a class that is neither instantiated at module
+        level nor gives `x` a class-level value (and not in a class method)."""
+        root = container
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if isinstance(root, ast.Name):
+            return self.resolve(root.id, scope) == "param"
+        if not isinstance(root, ast.Attribute):
+            return True
+        if root.attr in self.reset_attrs():
+            return True
+        receiver = root.value
+        if not isinstance(receiver, ast.Name):
+            return True
+        fn = self.def_scope(scope)
+        if fn in self.sc.method_nodes and self.sc.params[fn] and self.sc.params[fn][0] == receiver.id:  # `_is_self`
+            cls_scope = self.sc.parents[fn]
+            node = self.sc.method_nodes[fn]
+            classmethod = any(n.rsplit(".", 1)[-1] == "classmethod" for d in node.decorator_list
+                              for n in self.sc._quals(d.func if isinstance(d, ast.Call) else d) | {last_name(d) or ""})
+            return not (root.attr in self.sc.maybe_bound.get(cls_scope, ()) or cls_scope in self.sc.loose_scopes or classmethod
+                        or self.sc.class_of.get(cls_scope, "") in self.module_instances())
+        return self.resolve(receiver.id, scope) in ("param", "local")
+
+    def client_receiver(self, expr: ast.expr, depth: int = 0, persistent: bool = False) -> bool:
+        """Could keyflow's `classify_client` take `expr` for a cache client: a client module's
+        constructor, a value bound to its name (or stored in its attribute) that could be one, or a
+        name hint (`redis_conn`, `_mc`, `page_cache`)? `persistent`: one keyflow marks persistent."""
+        if depth > 3:
+            return False
+        if isinstance(expr, ast.Subscript):  # django: caches["default"]
+            return self.client_receiver(expr.value, depth + 1, persistent)
+        modules = self.sc.t["PERSISTENT_CLIENT_MODULES" if persistent else "CLIENT_MODULES"]
+        if any(q.split(".", 1)[0] in modules for q in self.sc._quals(expr.func if isinstance(expr, ast.Call) else expr)):
+            return True
+        if isinstance(expr, ast.Name):
+            label, name = expr.id, expr.id
+        elif isinstance(expr, ast.Attribute):
+            label, name = "a:" + expr.attr, expr.attr
+        else:
+            return False
+        memo = (label, depth, persistent)  # a name's answer depends on its label alone (and the depth)
+        known = self._client_memo.get(memo)
+        if known is None:
+            known = self._client_memo[memo] = self._client_values(label, name, depth, persistent)
+        return known
+
+    def _client_values(self, label: str, name: str, depth: int, persistent: bool) -> bool:
+        for value in self.bound_values().get(label, []):
+            for item in (value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]):  # `a, b = x(), y()`
+                followed = isinstance(item, (ast.Call, ast.Subscript)) or (isinstance(item, (ast.Name, ast.Attribute)) and depth < 2)
+                if followed and self.client_receiver(item, depth + 1, persistent):
+                    return True
+        return _client_name(name.lower(), self.sc.t["PERSISTENT_HINTS"], persistent)
+
+    def bound_values(self) -> dict[str, list[ast.expr]]:
+        """Values bound to each name (in any scope) and stored in each attribute ("a:name")."""
+        found = self._bound
+        if found is None:
+            found = {}
+            for var, expr, _ in self.sc.equations:
+                found.setdefault(var[1] if isinstance(var, tuple) else var, []).append(expr)
+            self._bound = found
+        return found
+
+    def def_scope(self, scope: int) -> int:
+        """The def a scope's code runs in (keyflow's `where.scope.function`), or -1."""
+        while scope >= 0 and scope in self.sc.lambdas:
+            scope = self.sc.parents[scope]
+        return scope if scope > MODULE and not self.sc.is_class[scope] else -1
+
+    def resolve(self, name: str, scope: int) -> str:
+        """Where keyflow's `lookup_scope_chain` surely finds `name`: "param" (a parameter of a def),
+        "local" (surely assigned in a def), or "other" (the module, a class, or not sure)."""
+        first = True
+        while scope >= 0:
+            if name in self.sc.globals.get(scope, ()) or name in self.sc.nonlocals.get(scope, ()):
+                return "other"
+            if scope in self.sc.lambdas:  # no keyflow scope: its parameters bind nothing there
+                if name in self.sc.maybe_bound.get(scope, ()):
+                    return "other"  # a walrus: bound in the enclosing def
+            elif scope == MODULE or self.sc.is_class[scope]:
+                if scope == MODULE or (first and (name in self.sc.maybe_bound.get(scope, ()) or scope in self.sc.loose_scopes)):
+                    return "other"
+            else:
+                if name in self.sc.params.get(scope, ()):
+                    return "param"
+                if name in self.sc.assigned.get(scope, ()):
+                    return "local"
+                if name in self.sc.maybe_bound.get(scope, ()) or scope in self.sc.loose_scopes:
+                    return "other"
+            if scope not in self.sc.lambdas:
+                first = False  # keyflow's first scope is the def (or class body) a lambda sits in
+            scope = self.sc.parents[scope]
+        return "other"
+
+    def reset_attrs(self) -> frozenset[str]:
+        """keyflow's `_reset_per_operation`: `x.attr = {}` (or `set()`, `None`...) in a def other than
+        `__init__`/`__new__`/`__post_init__`: a table scoped to one operation."""
+        found = self._resets
+        if found is None:
+            names: set[str] = set()
+            for var, expr, scope in self.sc.equations:
+                if isinstance(var, str) and var.startswith("a:") and not self.sc.is_class[scope]:
+                    fn = self.def_scope(scope)
+                    if fn >= 0 and self.sc.fn_names.get(fn) not in ("__init__", "__new__", "__post_init__") and _empty_table(expr):
+                        names.add(var[2:])
+            found = self._resets = frozenset(names)
+        return found
+
+    def module_instances(self) -> frozenset[str]:
+        """Names of classes a module-level assignment instantiates (`NAME = Class(...)`)."""
+        found = self._instances
+        if found is None:
+            names: set[str] = set()
+            for var, expr, scope in self.sc.equations:
+                # module level, or a def's `global NAME` (keyflow binds those in the module)
+                if isinstance(var, tuple) and (var[0] == MODULE or var[1] in self.sc.globals.get(var[0], ())):
+                    for value in (expr.elts if isinstance(expr, (ast.Tuple, ast.List)) else [expr]):
+                        if isinstance(value, ast.Call):
+                            called = dotted(value.func)
+                            if called is not None:
+                                names.add(called)
+            found = self._instances = frozenset(names)
+        return found
+
+
+_RESET_CALLS = frozenset({"dict", "set", "list", "collections.defaultdict", "defaultdict"})
+
+
+def _empty_table(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Dict):
+        return not expr.keys
+    if isinstance(expr, ast.List):
+        return not expr.elts
+    if isinstance(expr, ast.Constant):
+        return expr.value is None
+    return isinstance(expr, ast.Call) and dotted(expr.func) in _RESET_CALLS and len(expr.args) + len(expr.keywords) <= 1
+
+
+def _client_name(name: str, hints: Iterable[str], persistent: bool = False) -> bool:
+    """keyflow's name hints for a cache client (`classify_client`); a plain `cache` is not persistent."""
+    if any(hint in name.replace("_", " ").split() or name.startswith(hint) or (name.endswith(hint) and len(hint) > 3)
+           for hint in hints if len(hint) > 2):
+        return True
+    return name in ("mc", "_mc", "memcache") or (not persistent and "cache" in name)
