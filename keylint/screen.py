@@ -1058,28 +1058,24 @@ class _RawObject(ast.expr):
         self.cls = cls
 
 
-class _Element(ast.expr):
-    """Placeholder expression: an item of the iterable `value` (a `for` or comprehension target)."""
+class _Wrapped(ast.expr):
+    """Placeholder expression: `value` reached in a way that changes which bits pass (a subclass each)."""
 
     def __init__(self, value: ast.expr) -> None:
         super().__init__()
         self.value = value
 
 
-class _Passed(ast.expr):
-    """Placeholder expression: the argument `value` bound to a parameter by a call."""
-
-    def __init__(self, value: ast.expr) -> None:
-        super().__init__()
-        self.value = value
+class _Element(_Wrapped):
+    """An item of the iterable `value` (a `for` or comprehension target)."""
 
 
-class _Unpacked(ast.expr):
-    """Placeholder expression: an item unpacked from the call `value` (`a, b = f()`)."""
+class _Passed(_Wrapped):
+    """The argument `value` bound to a parameter by a call."""
 
-    def __init__(self, value: ast.expr) -> None:
-        super().__init__()
-        self.value = value
+
+class _Unpacked(_Wrapped):
+    """An item unpacked from the call `value` (`a, b = f()`)."""
 
 
 class _Unordered(ast.expr):
