@@ -99,6 +99,15 @@ def _assert_each_file_old_or_new(root: Path, old: dict[str, bytes], new: dict[st
     return sum(now[k] == old[k] for k in now), sum(now[k] == new[k] for k in now)
 
 
+def _wait_for_first_write(root: Path, old: dict[str, bytes], proc: subprocess.Popen[str]) -> None:
+    paths = [(root / name, data) for name, data in old.items()]
+    stop = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < stop:
+        if any(path.read_bytes() != data for path, data in paths):
+            return
+        time.sleep(0.002)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_fix_leaves_every_file_old_or_new(
     tmp_path: Path, tree_versions: Tree, signum: int
@@ -106,8 +115,9 @@ def test_an_interrupted_fix_leaves_every_file_old_or_new(
     original, old, new = tree_versions.original, tree_versions.old, tree_versions.new
     rng = random.Random(signum)
     interrupted_midway = 0
-    # At least two attempts; more (up to six) while none has landed between the first and the last
-    # write: on a loaded machine the moments drawn can all fall before or after the writes.
+    # Two attempts at random moments of the run; if neither landed between the first and the last
+    # write (the reference run was timed under another load), more attempts signal as soon as the
+    # first file has been rewritten.
     for attempt in range(6):
         if attempt >= 2 and interrupted_midway:
             break
@@ -117,7 +127,10 @@ def test_an_interrupted_fix_leaves_every_file_old_or_new(
             [sys.executable, "-m", "keylint", "check", "--no-cache", "-q", "--fix", "--unsafe-fixes", "."],
             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(rng.uniform(0.3, 0.8) * tree_versions.fix_seconds)  # a random moment of the run
+        if attempt < 2:
+            time.sleep(rng.uniform(0.3, 0.8) * tree_versions.fix_seconds)  # a random moment of the run
+        else:
+            _wait_for_first_write(root, old, proc)
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=60)
         assert "Traceback" not in stderr, stderr
