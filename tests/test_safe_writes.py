@@ -99,6 +99,14 @@ def _assert_each_file_old_or_new(root: Path, old: dict[str, bytes], new: dict[st
     return sum(now[k] == old[k] for k in now), sum(now[k] == new[k] for k in now)
 
 
+# `python -m keylint` with Ctrl-C restored: a shell starts background jobs with SIGINT ignored, and
+# Python (so keylint) keeps it ignored, as it should; the test stands for a user at a terminal.
+_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('keylint', run_name='__main__', alter_sys=True)"
+)
+
+
 def _wait_for_first_write(root: Path, old: dict[str, bytes], proc: subprocess.Popen[str]) -> None:
     paths = [(root / name, data) for name, data in old.items()]
     stop = time.monotonic() + 60
@@ -124,7 +132,7 @@ def test_an_interrupted_fix_leaves_every_file_old_or_new(
         root = tmp_path / f"run{attempt}"
         shutil.copytree(original, root)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "keylint", "check", "--no-cache", "-q", "--fix", "--unsafe-fixes", "."],
+            [sys.executable, "-c", _WITH_CTRL_C, "check", "--no-cache", "-q", "--fix", "--unsafe-fixes", "."],
             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         if attempt < 2:
