@@ -213,7 +213,6 @@ class _Screen:
         self.varkw: dict[int, str] = {}
         self.class_inits: dict[str, list[int]] = {}  # class name -> its __init__ scopes
         self.method_nodes: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # method scope -> its def
-        self.method_first: dict[int, str] = {}  # method scope -> its first positional parameter (static too)
         self.annotated: list[tuple[Var, set[str]]] = []  # (var, annotation names)
         self.values: dict[tuple[int, str], list[ast.expr]] = {}  # (scope, name) -> bound expressions (KL801)
         self.scope_returns: dict[int, list[ast.expr]] = {}
@@ -497,8 +496,6 @@ class _Screen:
         self.fn_names[inner] = node.name
         if self.is_class[outer]:  # keyflow's methods: defs whose enclosing scope is a class body
             self.method_nodes[inner] = node
-            if self.positional[inner]:
-                self.method_first[inner] = self.positional[inner][0]
         decorators = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
         if node.decorator_list:
             # Aliases (`from functools import lru_cache as memo`) are resolved once the whole module
@@ -734,7 +731,7 @@ class _Screen:
                 receiver = func.value
                 known = isinstance(receiver, ast.Name) and (
                     receiver.id in self.class_names
-                    or any(self.method_first.get(s) == receiver.id for s in self._chain(scope))
+                    or any(self.receiver_of(s) == receiver.id for s in self._chain(scope))
                 )
                 if not known:
                     by_name = len(owners) == 1 and not callee.startswith("__") and callee not in common
@@ -760,12 +757,22 @@ class _Screen:
         node = self.method_nodes.get(owner)
         if node is None:
             return (0,)
+        if any(n.endswith("staticmethod") for names in self.decorator_names(node) for n in names):
+            return (0, 1)
+        return (1,)
+
+    def receiver_of(self, scope: int) -> str | None:
+        """keyflow's `fn.params[0]` of a method (static ones too): the name `self.m()` calls go through."""
+        params = self.params[scope] if scope in self.method_nodes else None
+        return params[0] if params else None
+
+    def decorator_names(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[set[str]]:
+        """Each decorator's possible qualified names, and the name it is spelt with."""
+        found = []
         for decorator in node.decorator_list:
             target = decorator.func if isinstance(decorator, ast.Call) else decorator
-            names = self._quals(target) | {_last(target) or ""}
-            if any(n.endswith("staticmethod") for n in names):
-                return (0, 1)
-        return (1,)
+            found.append(self._quals(target) | {_last(target) or ""})
+        return found
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _quals(self, expr: ast.expr) -> set[str]:

@@ -10,12 +10,12 @@ import ast
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from keylint.screen_tables import dotted, last_name
+from keylint.screen_tables import dotted
 
 if TYPE_CHECKING:
     from keylint.screen import _Screen
 
-MODULE = 0
+MODULE = 0  # the module's scope, as `screen.MODULE` (imported there: not importable from it here)
 
 
 class TableOwners:
@@ -50,7 +50,7 @@ class TableOwners:
         """keyflow's `lifetime.table_owner` is surely None for this container (never for a persistent
         client): its root is neither a name nor an attribute; a name that is a parameter where it is
         bound; an attribute reset to an empty table outside `__init__`, of a receiver that is not a
-        name or is bound in a function, or `self.sc.x` of a class that is neither instantiated at module
+        name or is bound in a function, or `self.x` of a class that is neither instantiated at module
         level nor gives `x` a class-level value (and not in a class method)."""
         root = container
         while isinstance(root, ast.Subscript):
@@ -65,11 +65,10 @@ class TableOwners:
         if not isinstance(receiver, ast.Name):
             return True
         fn = self.def_scope(scope)
-        if fn in self.sc.method_nodes and self.sc.params[fn] and self.sc.params[fn][0] == receiver.id:  # `_is_self`
+        if fn >= 0 and self.sc.receiver_of(fn) == receiver.id:  # keyflow's `_is_self`
             cls_scope = self.sc.parents[fn]
-            node = self.sc.method_nodes[fn]
-            classmethod = any(n.rsplit(".", 1)[-1] == "classmethod" for d in node.decorator_list
-                              for n in self.sc._quals(d.func if isinstance(d, ast.Call) else d) | {last_name(d) or ""})
+            names = self.sc.decorator_names(self.sc.method_nodes[fn])
+            classmethod = any(n.rsplit(".", 1)[-1] == "classmethod" for found in names for n in found)
             return not (root.attr in self.sc.maybe_bound.get(cls_scope, ()) or cls_scope in self.sc.loose_scopes or classmethod
                         or self.sc.class_of.get(cls_scope, "") in self.module_instances())
         return self.resolve(receiver.id, scope) in ("param", "local")

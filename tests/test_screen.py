@@ -371,3 +371,32 @@ def test_invalid_examples_inside_real_modules_same_with_screen(code: str, index:
         for source in (module + "\n\n" + text, text + "\n\n" + module):
             full = check_source(source, host, Settings(), screen=False)
             assert check_source(source, host, Settings(), screen=True) == full, (code, index, host)
+
+
+def test_kl801_shape_comparisons_match_the_rule() -> None:
+    """The screen's copies of KL801's `mismatch` and `compatible` (on tuples, without libcst) give
+    the rule's answers on every pair of a set of shapes."""
+    import importlib
+    from itertools import product
+
+    from keylint import screen_shapes
+    from keylint.screen_shapes import Shape
+
+    kl801 = importlib.import_module("keylint.rules.kl801_write_delete_mismatch")
+    leaf_a: Shape = ("leaf", "a", ())
+    leaf_b: Shape = ("leaf", "b", ())
+    lit: Shape = ("lit", "'x'", ())
+    opaque: Shape = ("opaque", "", ())
+    shapes: list[Shape] = [leaf_a, leaf_b, lit, opaque]
+    shapes += [("text", "{}:{}", (leaf_a, leaf_b)), ("text", "{}-{}", (leaf_a, leaf_b)), ("text", "{}:{}", (leaf_b, leaf_a)),
+               ("tuple", "", (leaf_a, leaf_b)), ("tuple", "", (leaf_b, leaf_a)), ("tuple", "", (leaf_a, lit)),
+               ("tuple", "", (leaf_a,)), ("norm", ".lower", (leaf_a,)), ("norm", ".upper", (leaf_a,)),
+               ("norm", ".lower", (opaque,)), ("norm", ".lower", (("tuple", "", (leaf_a, leaf_b)),))]
+
+    def rule_shape(shape: Shape) -> object:
+        return kl801.Shape(shape[0], shape[1], tuple(rule_shape(p) for p in shape[2]))
+
+    for write, read in product(shapes, repeat=2):
+        w, r = rule_shape(write), rule_shape(read)
+        assert screen_shapes.mismatch(write, read) == (kl801.mismatch(w, r) is not None), (write, read)
+        assert screen_shapes.compatible(write, read) == kl801.compatible(w, r), (write, read)
