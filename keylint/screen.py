@@ -23,8 +23,9 @@ import ast
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
+from typing import Any
 
 from keylint.screen_owners import TableOwners
 from keylint.screen_tables import client_possible, glob_regex, name_patterns, tables
@@ -143,6 +144,10 @@ class _Screen:
         self.codes = on
         self.settings = settings
         self.t = tables()
+        self._filename_calls = self.t["FILENAME_CALLS"]
+        self._client_methods = self.t["CLIENT_METHODS"]
+        self._mapping_methods = self.t["MAPPING_METHODS"]
+        self._extra_sink_methods = self.t["EXTRA_SINK_METHODS"]
         self.sink_mask = bit(*KNOWN_CODES)  # H bits that matter at a sink
         self.clock = bit("KL201")
         self.deadline = bit("KL102")
@@ -201,12 +206,10 @@ class _Screen:
         self.params: dict[int, list[str]] = {}  # function scope -> parameter names
         self.fn_names: dict[int, str] = {}
         self.first_param: dict[int, str] = {}  # method scope -> its `self`
-        self._fn = -1
         self._scope_now = MODULE
         self.class_of: dict[int, str] = {}  # class-body scope -> class name
         self.class_raw: dict[str, int] = {}  # class name -> raw bits of its instances
         self.class_bases: dict[str, list[str | None]] = {}
-        self.calls: list[tuple[str, list[ast.expr], int]] = []
         self.call_nodes: list[tuple[ast.Call, int, str]] = []
         self.positional: dict[int, list[str]] = {}  # function scope -> positional parameters in order
         self.varargs: dict[int, str] = {}
@@ -251,9 +254,9 @@ class _Screen:
             found.add("KL701")
         if "KL801" in self.codes and self._mismatch_possible(text):
             found.add("KL801")
-        for name, values, scope in self.calls:
+        for node, scope, name in self.call_nodes:
             if name in self.cached_functions:
-                self.sink_keys.extend((v, scope) for v in values)  # a cached function's arguments are its key
+                self.sink_keys.extend((v, scope) for v in _call_values(node))  # a cached function's arguments are its key
         self._file_names()
         if self.sink_keys or self.read_keys or self.ownerless_keys or self.hash_keys or self.file_keys:
             self._seed()
@@ -394,66 +397,84 @@ class _Screen:
         return chain
 
     def _collect(self, tree: ast.Module) -> None:
-        # (node, scope, function scope for `return`, directly in a class body)
         # (node, scope, function scope for `return`, directly in a class body, walk depth)
         stack: list[tuple[ast.AST, int, int, bool, int]] = [(tree, MODULE, -1, False, 1)]
-        push = stack.append
+        push, pop = stack.append, stack.pop
+        handlers, opens_scope, blocks = _HANDLERS, _SCOPE_KINDS, _BLOCKS
+        child_fields, not_pushed = _CHILD_FIELDS, _NOT_PUSHED
+        attribute, name = ast.Attribute, ast.Name
         deepest = 1
         while stack:
-            node, scope, fn, in_class, depth = stack.pop()
+            node, scope, fn, in_class, depth = pop()
             if depth > deepest:
                 deepest = depth
-            below = depth + 1
             kind = type(node)
-            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.Lambda:
-                inner = self._scope(scope, False)
-                if kind is ast.Lambda:
-                    self.lambdas.add(inner)
-                else:
-                    self.maybe_bound.setdefault(scope, set()).add(node.name)  # type: ignore[attr-defined]
-                self._function(node, scope, inner, in_class)  # type: ignore[arg-type]
-                args: ast.arguments = node.args  # type: ignore[attr-defined]
-                outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
-                if kind is not ast.Lambda:
-                    outer += [*node.decorator_list, *(a.annotation for a in _all_args(args) if a.annotation)]  # type: ignore[attr-defined]
-                    if node.returns is not None:  # type: ignore[attr-defined]
-                        outer.append(node.returns)  # type: ignore[attr-defined]
-                    body: list[ast.AST] = list(node.body)  # type: ignore[attr-defined]
-                else:
-                    body = [node.body]  # type: ignore[attr-defined]
-                stack.extend((child, scope, fn, False, below) for child in outer)
-                stack.extend((child, inner, inner, False, below) for child in body)
+            if kind in opens_scope:
+                self._enter(node, scope, fn, in_class, depth + 1, stack)
                 continue
-            if kind is ast.ClassDef:
-                assert isinstance(node, ast.ClassDef)
-                self.class_names.add(node.name)
-                self.class_nodes.setdefault(node.name, []).append(node)
-                self.maybe_bound.setdefault(scope, set()).add(node.name)
-                inner = self._scope(scope, True)
-                self.class_of[inner] = node.name
-                self._class_kind(node)
-                stack.extend((child, inner, -1, True, below) for child in node.body)
-                stack.extend((child, scope, fn, False, below) for child in [*node.bases, *node.keywords, *node.decorator_list])
-                continue
-            if kind is ast.Global or kind is ast.Nonlocal:
-                table = self.globals if kind is ast.Global else self.nonlocals
-                table.setdefault(scope, set()).update(node.names)  # type: ignore[attr-defined]
-                continue
-            if kind in _STATEMENT_KINDS:
-                self._statement(node, scope, fn, in_class)
-            block = in_class and kind in _BLOCKS
-            fields = _CHILD_FIELDS.get(kind)
-            if fields is None:  # (a str or int never gets here: _NOT_PUSHED holds them)
-                fields = _CHILD_FIELDS[kind] = tuple(f for f in getattr(kind, "_fields", ()) if f not in _SKIPPED_FIELDS)
+            handler = handlers.get(kind)
+            if handler is not None:
+                self._scope_now = scope
+                handler(self, node, scope, fn, in_class)
+            block = in_class and kind in blocks
+            fields = child_fields.get(kind)
+            if fields is None:
+                fields = _child_fields(kind)
             for field in fields:
-                value = getattr(node, field, None)
-                if type(value) is list:
-                    for item in value:
-                        if type(item) not in _NOT_PUSHED:
-                            push((item, scope, fn, block, below))
-                elif type(value) not in _NOT_PUSHED:
-                    push((value, scope, fn, block, below))  # type: ignore[arg-type]  # a node: see _NOT_PUSHED
+                value: Any = getattr(node, field, None)
+                for item in value if type(value) is list else (value,):
+                    item_kind = type(item)
+                    if item_kind in not_pushed:
+                        continue
+                    if item_kind is attribute:
+                        # `a.b.c` holds nothing the walk looks at: count its depth, do not visit it
+                        inner, length = item.value, 1
+                        while type(inner) is attribute:
+                            inner, length = inner.value, length + 1
+                        if type(inner) is name:
+                            if depth + length > deepest:
+                                deepest = depth + length  # its last attribute's walk depth
+                            continue
+                    push((item, scope, fn, block, depth + 1))
         self.walk_depth = deepest
+
+    def _enter(self, node: ast.AST, scope: int, fn: int, in_class: bool, below: int,
+               stack: list[tuple[ast.AST, int, int, bool, int]]) -> None:
+        """A def, lambda or class opens a scope (its parts outside it stay in `scope`); `global` and
+        `nonlocal` say where names live."""
+        kind = type(node)
+        if kind is ast.Global or kind is ast.Nonlocal:
+            table = self.globals if kind is ast.Global else self.nonlocals
+            table.setdefault(scope, set()).update(node.names)  # type: ignore[attr-defined]
+            return
+        if kind is ast.ClassDef:
+            assert isinstance(node, ast.ClassDef)
+            self.class_names.add(node.name)
+            self.class_nodes.setdefault(node.name, []).append(node)
+            self.maybe_bound.setdefault(scope, set()).add(node.name)
+            inner = self._scope(scope, True)
+            self.class_of[inner] = node.name
+            self._class_kind(node)
+            stack.extend((child, inner, -1, True, below) for child in node.body)
+            stack.extend((child, scope, fn, False, below) for child in [*node.bases, *node.keywords, *node.decorator_list])
+            return
+        inner = self._scope(scope, False)
+        if kind is ast.Lambda:
+            self.lambdas.add(inner)
+        else:
+            self.maybe_bound.setdefault(scope, set()).add(node.name)  # type: ignore[attr-defined]
+        self._function(node, scope, inner, in_class)  # type: ignore[arg-type]
+        args: ast.arguments = node.args  # type: ignore[attr-defined]
+        outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        if kind is not ast.Lambda:
+            outer += [*node.decorator_list, *(a.annotation for a in _all_args(args) if a.annotation)]  # type: ignore[attr-defined]
+            if node.returns is not None:  # type: ignore[attr-defined]
+                outer.append(node.returns)  # type: ignore[attr-defined]
+            body: list[ast.AST] = list(node.body)  # type: ignore[attr-defined]
+        else:
+            body = [node.body]  # type: ignore[attr-defined]
+        stack.extend((child, scope, fn, False, below) for child in outer)
+        stack.extend((child, inner, inner, False, below) for child in body)
 
     def _class_kind(self, node: ast.ClassDef) -> None:
         """KL101 looks at instances whose own text method (or generated repr) shows state that changes
@@ -468,7 +489,7 @@ class _Screen:
         # only asked when it can matter: KL101 selected and the instance has a text of its own
         if self.context_raw and (text_methods or node.decorator_list) and (
             any(_changes_state(m) for m in methods if m.name not in _INIT_METHODS)
-            or any(isinstance(n, ast.Call) and _last(n.func) in _CLOCK_NAMES for n in ast.walk(node))
+            or any(type(n) is ast.Call and _last(n.func) in _CLOCK_NAMES for n in _inner_nodes(node))  # type: ignore[attr-defined]
         ):
             bits |= self.context_raw
         if not text_methods:
@@ -520,94 +541,93 @@ class _Screen:
         if node.args.kwarg is not None:
             self.equations.append(((inner, node.args.kwarg.arg), _UNORDERED, inner))
 
-    def _statement(self, node: ast.AST, scope: int, fn: int, in_class: bool) -> None:
-        kind = type(node)
-        self._fn = fn
-        self._scope_now = scope
-        if kind is ast.Assign:
-            assert isinstance(node, ast.Assign)
-            for target in node.targets:
-                self._bind(target, node.value, scope, in_class)
-        elif kind is ast.AugAssign:
-            assert isinstance(node, ast.AugAssign)
-            self._bind(node.target, node.value, scope, in_class)
-            if isinstance(node.target, ast.Subscript):
-                self._mapping_use(node.target.value, node.target.slice, write=False)
-        elif kind is ast.AnnAssign:
-            assert isinstance(node, ast.AnnAssign)
-            if not node.simple and isinstance(node.target, ast.Name):
-                self.libcst_gap = True  # `(name): int = 1`: valid Python libcst cannot parse (KL001)
-            if node.value is not None:
-                self._bind(node.target, node.value, scope, in_class)
-            elif isinstance(node.target, ast.Name):
-                self.maybe_bound.setdefault(scope, set()).add(node.target.id)  # `x: int` makes `x` local
-            names = _annotation_names(node.annotation)
-            for var in self._target_vars(node.target, scope, in_class):
-                self.annotated.append((var, names))
-        elif kind is ast.For or kind is ast.AsyncFor or kind is ast.comprehension:
-            self._bind(node.target, _Element(node.iter), scope, False, sure=kind is not ast.comprehension)  # type: ignore[attr-defined]
-        elif kind is ast.withitem:
-            assert isinstance(node, ast.withitem)
-            if node.optional_vars is not None:
-                self._bind(node.optional_vars, node.context_expr, scope, False)
-        elif kind is ast.NamedExpr:
-            assert isinstance(node, ast.NamedExpr)
-            self._bind(node.target, node.value, scope, False, sure=False)
-            parent = self.parents[scope]  # in a comprehension the target lives in the enclosing scope
-            if parent >= 0:
-                self._bind(node.target, node.value, parent, False, sure=False)
-        elif kind is ast.Return:
-            assert isinstance(node, ast.Return)
-            if node.value is not None and fn >= 0:
-                self.equations.append((f"r:{fn}", node.value, scope))
-                self.returns.setdefault(self.fn_names.get(fn, ""), []).append(node.value)
-                self.scope_returns.setdefault(fn, []).append(node.value)
-        elif kind is ast.Import or kind is ast.ImportFrom:
-            self._import(node)  # type: ignore[arg-type]
-            self.loose_scopes.add(scope)
-        elif kind is ast.ExceptHandler or kind is ast.Match:
-            self.loose_scopes.add(scope)  # `except E as name`, `case Point(x=name)`: bindings not recorded
-        elif kind is ast.Subscript:
-            assert isinstance(node, ast.Subscript)
-            self.table_uses.append((node.value, node.slice, scope, isinstance(node.ctx, ast.Store), True))
-            self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
-        elif kind is ast.Compare:
-            assert isinstance(node, ast.Compare)
-            operands = [node.left, *node.comparators]
-            for index, op in enumerate(node.ops):
-                if type(op) is ast.In or type(op) is ast.NotIn:
-                    self.table_uses.append((operands[index + 1], operands[index], scope, False, False))
-                    self._mapping_use(operands[index + 1], operands[index], write=False)
-        elif kind is ast.Call:
-            self._call(node, scope)  # type: ignore[arg-type]
+    # ---- what the walk records, by node kind (see _HANDLERS) ----------------------------------
+    def _on_assign(self, node: ast.Assign, scope: int, fn: int, in_class: bool) -> None:
+        for target in node.targets:
+            self._bind(target, node.value, scope, in_class)
 
-    def _call(self, node: ast.Call, scope: int) -> None:
-        name = _last(node.func)
-        if name is None:
+    def _on_aug_assign(self, node: ast.AugAssign, scope: int, fn: int, in_class: bool) -> None:
+        self._bind(node.target, node.value, scope, in_class)
+        if isinstance(node.target, ast.Subscript):
+            self._mapping_use(node.target.value, node.target.slice, write=False)
+
+    def _on_ann_assign(self, node: ast.AnnAssign, scope: int, fn: int, in_class: bool) -> None:
+        if not node.simple and isinstance(node.target, ast.Name):
+            self.libcst_gap = True  # `(name): int = 1`: valid Python libcst cannot parse (KL001)
+        if node.value is not None:
+            self._bind(node.target, node.value, scope, in_class)
+        elif isinstance(node.target, ast.Name):
+            self.maybe_bound.setdefault(scope, set()).add(node.target.id)  # `x: int` makes `x` local
+        names = _annotation_names(node.annotation)
+        for var in self._target_vars(node.target, scope, in_class):
+            self.annotated.append((var, names))
+
+    def _on_loop(self, node: ast.For | ast.AsyncFor | ast.comprehension, scope: int, fn: int, in_class: bool) -> None:
+        self._bind(node.target, _Element(node.iter), scope, False, sure=type(node) is not ast.comprehension)
+
+    def _on_with_item(self, node: ast.withitem, scope: int, fn: int, in_class: bool) -> None:
+        if node.optional_vars is not None:
+            self._bind(node.optional_vars, node.context_expr, scope, False)
+
+    def _on_named_expr(self, node: ast.NamedExpr, scope: int, fn: int, in_class: bool) -> None:
+        self._bind(node.target, node.value, scope, False, sure=False)
+        parent = self.parents[scope]  # in a comprehension the target lives in the enclosing scope
+        if parent >= 0:
+            self._bind(node.target, node.value, parent, False, sure=False)
+
+    def _on_return(self, node: ast.Return, scope: int, fn: int, in_class: bool) -> None:
+        if node.value is not None and fn >= 0:
+            self.equations.append((f"r:{fn}", node.value, scope))
+            self.returns.setdefault(self.fn_names.get(fn, ""), []).append(node.value)
+            self.scope_returns.setdefault(fn, []).append(node.value)
+
+    def _on_import(self, node: ast.Import | ast.ImportFrom, scope: int, fn: int, in_class: bool) -> None:
+        self._import(node)
+        self.loose_scopes.add(scope)
+
+    def _on_loose_binding(self, node: ast.AST, scope: int, fn: int, in_class: bool) -> None:
+        self.loose_scopes.add(scope)  # `except E as name`, `case Point(x=name)`: bindings not recorded
+
+    def _on_subscript(self, node: ast.Subscript, scope: int, fn: int, in_class: bool) -> None:
+        self.table_uses.append((node.value, node.slice, scope, isinstance(node.ctx, ast.Store), True))
+        self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
+
+    def _on_compare(self, node: ast.Compare, scope: int, fn: int, in_class: bool) -> None:
+        operands = [node.left, *node.comparators]
+        for index, op in enumerate(node.ops):
+            if type(op) is ast.In or type(op) is ast.NotIn:
+                self.table_uses.append((operands[index + 1], operands[index], scope, False, False))
+                self._mapping_use(operands[index + 1], operands[index], write=False)
+
+    def _on_call(self, node: ast.Call, scope: int, fn: int, in_class: bool) -> None:
+        func = node.func
+        kind = type(func)
+        if kind is ast.Attribute:
+            name = func.attr  # type: ignore[attr-defined]
+        elif kind is ast.Name:
+            name = func.id  # type: ignore[attr-defined]
+        else:
             return
-        values = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
-        self.calls.append((name, values, scope))
         self.call_nodes.append((node, scope, name))
-        t = self.t
         if name in self.sink_functions:  # configured sinks: any argument may be the key
-            self.sink_keys.extend((v, scope) for v in values)
-        if name in t["FILENAME_CALLS"]:
+            self.sink_keys.extend((v, scope) for v in _call_values(node))
+        if name in self._filename_calls:
             self.file_calls.append((node, scope))  # the callee's import is resolved once all are seen
-        if not isinstance(node.func, ast.Attribute):
+        if kind is not ast.Attribute:
             return
-        if name in t["CLIENT_METHODS"]:
+        if name in self._client_methods:
             # keyflow: a cache client's key is its first positional argument or `key=`/`name=`
             if self.client_module:
                 self.client_calls.append((node, scope))  # the receiver is judged once the module is collected
-        if name in t["MAPPING_METHODS"] and node.args:
+        if name in self._mapping_methods and node.args:
             shape = _MAPPING_SHAPES.get(name)
             if shape is None or (not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
                                  and shape[0] <= len(node.args) <= shape[1]):
                 # keyflow's mapping methods: the first argument
-                self.table_uses.append((node.func.value, node.args[0], scope, name in _MAPPING_WRITES, False))
-            self._mapping_use(node.func.value, node.args[0], write=name in _MAPPING_WRITES)
-        if name in t["EXTRA_SINK_METHODS"] or name.endswith("_object") or name.startswith("upload_"):
-            self.hash_keys.extend((v, scope) for v in values)  # KL401's own SQL and object-store sinks
+                self.table_uses.append((func.value, node.args[0], scope, name in _MAPPING_WRITES, False))  # type: ignore[attr-defined]
+            self._mapping_use(func.value, node.args[0], write=name in _MAPPING_WRITES)  # type: ignore[attr-defined]
+        if name in self._extra_sink_methods or name.endswith("_object") or name.startswith("upload_"):
+            self.hash_keys.extend((v, scope) for v in _call_values(node))  # KL401's own SQL and object-store sinks
 
     def _bind(self, target: ast.expr, value: ast.expr, scope: int, in_class: bool, sure: bool = True) -> None:
         """`sure`: keyflow binds the names in `scope` too (not a comprehension's or walrus's target)."""
@@ -944,7 +964,7 @@ class _Screen:
     def _eval_call(self, node: ast.Call, scope: int, d: int) -> int:
         func = node.func
         name = _last(func)
-        args = [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
+        args = _call_values(node)
         values = sum_or(self.eval(a, scope, d) for a in args)
         quals = self._quals(func) if name is not None else set()
         helper = name is not None and name in self.functions
@@ -1103,9 +1123,24 @@ _CLOCK_NAMES = frozenset(
 )
 
 
+def _inner_nodes(root: ast.AST) -> Iterator[ast.AST]:
+    """Every node under `root` (itself included) but the leaves `_NOT_PUSHED` holds: `ast.walk`
+    without names, constants and contexts."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        for field in _CHILD_FIELDS.get(type(node)) or _child_fields(type(node)):
+            value: Any = getattr(node, field, None)
+            if type(value) is list:
+                stack.extend(item for item in value if type(item) not in _NOT_PUSHED)
+            elif type(value) not in _NOT_PUSHED:
+                stack.append(value)
+
+
 def _changes_state(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Does this method assign, delete or mutate an attribute (of `self` or anything else)?"""
-    for node in ast.walk(method):
+    for node in _inner_nodes(method):
         if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
             return True
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS \
@@ -1115,16 +1150,23 @@ def _changes_state(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
             return True
     return False
 _UNORDERED = _Unordered()
-_BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler,
-           getattr(ast, "TryStar", ast.Try), getattr(ast, "Match", ast.If), getattr(ast, "match_case", ast.If))
+_BLOCKS = frozenset({ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler,
+                     getattr(ast, "TryStar", ast.Try), getattr(ast, "Match", ast.If), getattr(ast, "match_case", ast.If)})
+# Node kinds `_Screen._enter` takes: they open a scope or say where names live
+_SCOPE_KINDS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal})
 _PLAIN_SEQUENCES = (ast.Tuple, ast.List)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
-# Node kinds `_statement` looks at; node kinds with nothing below that matters; fields never holding one.
-_STATEMENT_KINDS = frozenset({
-    ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension, ast.withitem, ast.NamedExpr,
-    ast.Return, ast.Import, ast.ImportFrom, ast.Subscript, ast.Compare, ast.Call, ast.ExceptHandler, ast.Match,
-})
+# What the walk records of each node kind (a kind not here is only walked through); node kinds with
+# nothing below that matters; fields never holding one.
+_HANDLERS: dict[type, Callable[[_Screen, Any, int, int, bool], None]] = {
+    ast.Call: _Screen._on_call, ast.Assign: _Screen._on_assign, ast.Subscript: _Screen._on_subscript,
+    ast.Compare: _Screen._on_compare, ast.Return: _Screen._on_return, ast.comprehension: _Screen._on_loop,
+    ast.For: _Screen._on_loop, ast.AsyncFor: _Screen._on_loop, ast.withitem: _Screen._on_with_item,
+    ast.AugAssign: _Screen._on_aug_assign, ast.AnnAssign: _Screen._on_ann_assign,
+    ast.NamedExpr: _Screen._on_named_expr, ast.Import: _Screen._on_import, ast.ImportFrom: _Screen._on_import,
+    ast.ExceptHandler: _Screen._on_loose_binding, ast.Match: _Screen._on_loose_binding,
+}
 _LEAVES = frozenset({ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.alias, ast.Pass, ast.Break, ast.Continue,
                      *ast.operator.__subclasses__(), *ast.boolop.__subclasses__(), *ast.cmpop.__subclasses__(),
                      *ast.unaryop.__subclasses__()})
@@ -1134,6 +1176,13 @@ _NOT_PUSHED = _LEAVES | {type(None), str, int, bytes, bool, float, complex, type
 _SKIPPED_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "type_ignores", "names", "id", "attr", "arg", "module",
                              "level", "kind", "conversion", "is_async", "simple"})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node kind that may hold a node to visit (memoised in `_CHILD_FIELDS`); a str
+    or int never gets here: `_NOT_PUSHED` holds them."""
+    fields = _CHILD_FIELDS[kind] = tuple(f for f in getattr(kind, "_fields", ()) if f not in _SKIPPED_FIELDS)
+    return fields
 _OP_SYMBOLS = {ast.Mod: "%", ast.FloorDiv: "//", ast.BitAnd: "&", ast.RShift: ">>", ast.LShift: "<<"}
 
 
@@ -1142,6 +1191,11 @@ def sum_or(values: Iterable[int]) -> int:
     for value in values:
         result |= value
     return result
+
+
+def _call_values(node: ast.Call) -> list[ast.expr]:
+    """A call's argument values, positional (unstarred) then keyword."""
+    return [a.value if isinstance(a, ast.Starred) else a for a in node.args] + [k.value for k in node.keywords]
 
 
 def _to_hot(value: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 # --- tables mirrored from keyflow/rules (tests/test_screen.py checks they stay supersets) ---------
@@ -263,7 +263,8 @@ def glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
 
 
 @lru_cache(maxsize=2)
-def _client_words(persistent: bool) -> tuple[tuple[str, ...], re.Pattern[str]]:
+def _client_words(persistent: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Hints found anywhere, and three-letter hints found only at a word's start."""
     found = tables()
     if persistent:
         heads = set(found["PERSISTENT_CLIENT_MODULES"])
@@ -271,9 +272,35 @@ def _client_words(persistent: bool) -> tuple[tuple[str, ...], re.Pattern[str]]:
     else:
         heads = {name.split(".", 1)[0] for name in found.get("CLIENT_CONSTRUCTORS", ())} | set(found["CLIENT_MODULES"])
         words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads | {"cache"}
-    short = sorted(h for h in found["PERSISTENT_HINTS"] if len(h) == 3)
-    parts = [rf"(?<![a-z0-9]){re.escape(w)}" for w in short] + [r"(?<![a-z0-9_])_?mc(?![a-z0-9_])"]
-    return tuple(sorted(words)), re.compile("|".join(parts))
+    short = tuple(sorted(h for h in found["PERSISTENT_HINTS"] if len(h) == 3))
+    return tuple(sorted(words)), short
+
+
+_WORDISH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")  # `[a-z0-9]`: the text is lower-cased
+
+
+def _occurrences(low: str, word: str) -> Iterator[int]:
+    at = low.find(word)
+    while at != -1:
+        yield at
+        at = low.find(word, at + 1)
+
+
+def _short_hint(low: str, short: tuple[str, ...]) -> bool:
+    """A three-letter hint at a word's start (`(?<![a-z0-9])rds`), or `mc`/`_mc` as a whole name
+    (`(?<![a-z0-9_])_?mc(?![a-z0-9_])`), found with `str.find` (a regex opening with a lookbehind
+    tries every position of the text)."""
+    for word in short:
+        if any(at == 0 or low[at - 1] not in _WORDISH for at in _occurrences(low, word)):
+            return True
+    for at in _occurrences(low, "mc"):
+        after = low[at + 2 : at + 3]
+        if after and (after in _WORDISH or after == "_"):
+            continue
+        start = at - 1 if at and low[at - 1] == "_" else at  # the optional leading underscore
+        if start == 0 or (low[start - 1] not in _WORDISH and low[start - 1] != "_"):
+            return True
+    return False
 
 
 def client_possible(text: str, persistent: bool = False, *, lowered: bool = False) -> bool:
@@ -287,7 +314,7 @@ def client_possible(text: str, persistent: bool = False, *, lowered: bool = Fals
     low = text if lowered else text.lower()
     if any(word in low for word in words):
         return True
-    return ("rds" in low or "mc" in low) and short.search(low) is not None
+    return _short_hint(low, short)
 
 
 @lru_cache(maxsize=1)

@@ -60,7 +60,7 @@ class Settings:
             return True  # a file that cannot be checked is always reported
         best_sel = max((len(p) for p in self.select + self.extend_select if code.startswith(p)), default=-1)
         ignores = list(self.ignore)
-        if path is not None:
+        if path is not None and self.per_file_ignores:
             rel = self._relative_path(path)
             for pattern, codes in self.per_file_ignores:
                 if _glob_matches(pattern, rel):

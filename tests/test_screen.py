@@ -331,6 +331,8 @@ def test_the_screens_depth_bound_is_never_below_the_real_depth() -> None:
         "x = " + "(" * 60 + "1" + ")" * 60 + "\n",
         "y = " + "-" * 90 + "1\n",
         "import a.b as c\nfrom d import (e as f, g)\nglobal h\n",
+        "z = " + ".".join(["a"] * 300) + "\n",  # an attribute chain the walk counts without visiting
+        "w = f(a.b.c)[x.y].z." + ".".join(["q"] * 40) + "(k.l)\n",
     ]
     sources += [Path(p).read_text("utf-8", "replace") for p in _stdlib_sample()[:80]]
     every = tuple(c for c in screen.enabled_codes(Settings(), "m.py") or () if c != "KL002")  # KL002 skips the walk
@@ -400,3 +402,21 @@ def test_kl801_shape_comparisons_match_the_rule() -> None:
         w, r = rule_shape(write), rule_shape(read)
         assert screen_shapes.mismatch(write, read) == (kl801.mismatch(w, r) is not None), (write, read)
         assert screen_shapes.compatible(write, read) == kl801.compatible(w, r), (write, read)
+
+
+def test_short_client_hints_are_found_as_their_patterns_say() -> None:
+    """`_short_hint` scans with str.find what these look-behind patterns describe."""
+    import random
+    import re
+
+    from keylint.screen_tables import _client_words, _short_hint
+
+    for persistent in (False, True):
+        _, short = _client_words(persistent)
+        parts = [rf"(?<![a-z0-9]){re.escape(w)}" for w in short] + [r"(?<![a-z0-9_])_?mc(?![a-z0-9_])"]
+        pattern = re.compile("|".join(parts))
+        rnd = random.Random(3)
+        texts = ["", "mc", "_mc", "__mc", "x_mc", "mc_", "mc1", "(mc)", "rds", "xrds", "_rds", "é" + "rds", "a.mc.b"]
+        texts += ["".join(rnd.choice("rdsmc_ x1é.(") for _ in range(rnd.randint(0, 9))) for _ in range(20000)]
+        for text in texts:
+            assert _short_hint(text, short) == (pattern.search(text) is not None), text
