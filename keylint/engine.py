@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 KL001 = "KL001"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Python's line breaks, as positions count them
+_LAST_LINE_BREAK = re.compile(r"(?:\r\n|\r|\n)\Z")
 
 
 def _failure(path: str, failure: ParseFailure, text: str | None = None) -> list[Diagnostic]:
@@ -233,6 +234,10 @@ class _Done(Exception):
     pass
 
 
+class _Reached(Exception):
+    pass
+
+
 class SourceMismatch(Exception):
     """libcst's code generation differs from the parsed text (libcst 1.9 drops a line holding only
     a backslash continuation), so its positions would point at the wrong places."""
@@ -243,10 +248,13 @@ class SourceMismatch(Exception):
 
 
 def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode], text: str | None = None) -> dict[cst.CSTNode, Any]:
-    """libcst's PositionProvider ranges for `wanted` nodes, without MetadataWrapper's extra tree walk,
-    stopping the code generation once every wanted node has been placed. With `text`, raises
-    SourceMismatch unless the code generated so far is exactly the start of `text`."""
+    """libcst's PositionProvider ranges for `wanted` nodes, without MetadataWrapper's extra tree walk.
+    Top-level statements before the first one holding a wanted node are generated without position
+    tracking (a third of the cost), and the code generation stops once every wanted node has been
+    placed. With `text`, raises SourceMismatch unless the code generated so far is exactly the start
+    of `text`."""
     import libcst as cst
+    from libcst._nodes.internal import CodegenState
     from libcst._position import CodePosition, CodeRange
     from libcst.metadata.position_provider import PositionProvidingCodegenState
 
@@ -262,6 +270,11 @@ def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode], text: str 
 
     todo = {id(n) for n in wanted}
 
+    class Tripwire(CodegenState):  # type: ignore[misc]
+        def before_codegen(self, node: cst.CSTNode) -> None:
+            if id(node) in todo:
+                raise _Reached
+
     class State(PositionProvidingCodegenState):  # type: ignore[misc]
         def after_codegen(self, node: cst.CSTNode) -> None:
             super().after_codegen(node)
@@ -270,14 +283,48 @@ def node_positions(module: cst.Module, wanted: Sequence[cst.CSTNode], text: str 
                 if not todo:
                     raise _Done
 
-    recorder = Recorder()
-    state = State(default_indent=module.default_indent, default_newline=module.default_newline, provider=recorder)  # type: ignore[arg-type]
+    indent, newline = module.default_indent, module.default_newline
+    # The header and the top-level statements holding no wanted node: their text, untracked.
+    plain = Tripwire(default_indent=indent, default_newline=newline)
+    first = -1  # the first statement holding a wanted node (-1: none found, track the whole module)
     try:
-        module._codegen(state)
+        if id(module) in todo:
+            raise _Reached  # the module's own range: track it from its start
+        for line in module.header:
+            line._codegen(plain)
+        for index, statement in enumerate(module.body):
+            done = len(plain.tokens)
+            try:
+                statement._codegen(plain)
+            except _Reached:
+                del plain.tokens[done:]
+                first = index
+                break
+    except _Reached:
+        pass  # the module itself, or a header line
+    recorder = Recorder()
+    state = State(default_indent=indent, default_newline=newline, provider=recorder)  # type: ignore[arg-type]
+    try:
+        if first < 0:
+            module._codegen(state)
+        else:  # the rest of Module._codegen_impl, from that statement on
+            prefix = "".join(plain.tokens)
+            lines = _LINE_BREAK.split(prefix)
+            state.tokens.append(prefix)
+            state.line, state.column = len(lines), len(lines[-1])
+            for statement in module.body[first:]:
+                statement._codegen(state)
+            for line in module.footer:
+                line._codegen(state)
+            if not module.has_trailing_newline:
+                state.pop_trailing_newline()
     except _Done:
         pass
     if text is not None:
         produced = "".join(state.tokens)
+        if not module.has_trailing_newline and len(produced) > len(text):
+            # stopped in the last line: the newline Module drops at the end was not dropped yet
+            produced = _LAST_LINE_BREAK.sub("", produced, count=1)
         if not text.startswith(produced):
             differs = next((i for i, (a, b) in enumerate(zip(produced, text)) if a != b), min(len(produced), len(text)))
             raise SourceMismatch(len(_LINE_BREAK.findall(text, 0, differs)) + 1)
