@@ -209,6 +209,7 @@ class _Screen:
         self._scope_now = MODULE
         self.class_of: dict[int, str] = {}  # class-body scope -> class name
         self.class_raw: dict[str, int] = {}  # class name -> raw bits of its instances
+        self.text_classes: list[ast.ClassDef] = []  # classes with a text of their own (KL101 asks about them)
         self.class_bases: dict[str, list[str | None]] = {}
         self.call_nodes: list[tuple[ast.Call, int, str]] = []
         self.positional: dict[int, list[str]] = {}  # function scope -> positional parameters in order
@@ -236,6 +237,7 @@ class _Screen:
         self.client_module = low is None or client_possible(low, lowered=True)
         self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
+        self._text_classes()
         TableOwners(self).classify()
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
@@ -478,26 +480,66 @@ class _Screen:
 
     def _class_kind(self, node: ast.ClassDef) -> None:
         """KL101 looks at instances whose own text method (or generated repr) shows state that changes
-        after construction or reads a clock; KL301 at instances printing the default
-        `<... object at 0x...>` (no text method anywhere up the chain)."""
+        after construction or reads a clock (judged once the imports are known: `_text_classes`);
+        KL301 at instances printing the default `<... object at 0x...>` (no text method anywhere up
+        the chain)."""
         methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
         text_methods = any(m.name in _TEXT_METHODS for m in methods) or any(
             isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id in _TEXT_METHODS for t in s.targets)
             for s in node.body
         )
         bits = 0
-        # only asked when it can matter: KL101 selected and the instance has a text of its own
-        if self.context_raw and (text_methods or node.decorator_list) and (
-            any(_changes_state(m) for m in methods if m.name not in _INIT_METHODS)
-            or any(type(n) is ast.Call and _last(n.func) in _CLOCK_NAMES for n in _inner_nodes(node))  # type: ignore[attr-defined]
-        ):
-            bits |= self.context_raw
+        if self.context_raw and (node.decorator_list or any(m.name in _TEXT_METHODS for m in _class_methods(node))):
+            self.text_classes.append(node)  # only asked when it can matter: KL101 selected, a text of its own
         if not text_methods:
             # A class decorator may add a repr (dataclass) or not (anything else, misspelt ones
             # included): only the rule knows, so the screen keeps the default-text assumption.
             bits |= self.address_raw  # narrowed in _seed: every base must print the default text too
         self.class_raw[node.name] = self.class_raw.get(node.name, 0) | bits
         self.class_bases[node.name] = [_last(b) if isinstance(b, (ast.Name, ast.Attribute)) else None for b in node.bases]
+
+    def _text_classes(self) -> None:
+        for node in self.text_classes:
+            if self._text_unstable(node):
+                self.class_raw[node.name] |= self.context_raw
+
+    def _text_unstable(self, node: ast.ClassDef) -> bool:
+        """keyflow's `text_is_unstable`, never narrower: a text method (or a method it calls through
+        `self`) reads the clock or a `self` attribute that a method other than the initialisers writes
+        or mutates; with no text method, a decorated class (a dataclass's generated repr) with any
+        such attribute. Wider than keyflow: every first parameter is `self`, nested functions count
+        for their method, `self.x.y = v` writes `x`, and a memoising text method is not exempted."""
+        methods: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+        for method in _class_methods(node):
+            methods.setdefault(method.name, []).append(method)
+        writers = [method for name, defs in methods.items() if name not in _INIT_METHODS for method in defs]
+        text = [method for name in _TEXT_METHODS for method in methods.get(name, ())]
+        if not text:
+            return any(_writes_self(method, None) for method in writers)  # the generated repr shows fields
+        clocks = self.t["CLOCK_FUNCTIONS"]
+        shown: set[str] = set()  # the `self` attributes the text methods read (they or what they call)
+        seen: set[int] = set()
+        while text:
+            method = text.pop()
+            if id(method) in seen:
+                continue
+            seen.add(id(method))
+            receiver = _receiver(method)
+            reads: set[str] = set()
+            for inner in _inner_nodes(method):
+                kind = type(inner)
+                if kind is ast.Attribute:
+                    value = inner.value  # type: ignore[attr-defined]
+                    if type(value) is ast.Name and value.id == receiver:
+                        reads.add(inner.attr)  # type: ignore[attr-defined]
+                elif kind is ast.Call:
+                    func = inner.func  # type: ignore[attr-defined]
+                    if _last(func) in _CLOCK_NAMES or self._quals(func) & clocks:
+                        return True
+            for called in reads - shown:
+                text.extend(methods.get(called, ()))
+            shown |= reads
+        return bool(shown) and any(_writes_self(method, shown) for method in writers)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, outer: int, inner: int, in_class: bool) -> None:
         args = _all_args(node.args)
@@ -1138,17 +1180,53 @@ def _inner_nodes(root: ast.AST) -> Iterator[ast.AST]:
                 stack.append(value)
 
 
-def _changes_state(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """Does this method assign, delete or mutate an attribute (of `self` or anything else)?"""
+def _class_methods(node: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The defs of a class body, those under its `if`/`try`/`with`/loops/`match` included (keyflow's
+    methods: defs whose scope is the class body)."""
+    found: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    todo: list[ast.AST] = list(node.body)
+    while todo:
+        statement = todo.pop()
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(statement)
+        elif not isinstance(statement, ast.ClassDef):
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                todo.extend(getattr(statement, field, ()))
+    return found
+
+
+def _receiver(method: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    positional = [*method.args.posonlyargs, *method.args.args]
+    return positional[0].arg if positional else None
+
+
+def _writes_self(method: ast.FunctionDef | ast.AsyncFunctionDef, attributes: set[str] | None) -> bool:
+    """Does the method assign, delete or mutate a `self` attribute (one of `attributes`; None: any)?
+    keyflow's `self_writes`, widened: an attribute or subscript store or delete, or a mutator call,
+    whose chain reaches `self.x`."""
+    receiver = _receiver(method)
+    if receiver is None:
+        return False
     for node in _inner_nodes(method):
-        if isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
-            return True
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS \
-                and isinstance(node.func.value, (ast.Attribute, ast.Subscript)):
-            return True
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
-            return True
+        kind = type(node)
+        if kind is ast.Attribute or kind is ast.Subscript:
+            if type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                continue
+            chain = node
+        elif kind is ast.Call and type(node.func) is ast.Attribute and node.func.attr in _MUTATORS:  # type: ignore[attr-defined]
+            chain = node.func.value  # type: ignore[attr-defined]
+        else:
+            continue
+        while type(chain) is ast.Attribute or type(chain) is ast.Subscript:
+            value = chain.value  # type: ignore[attr-defined]
+            if type(chain) is ast.Attribute and type(value) is ast.Name and value.id == receiver:
+                if attributes is None or chain.attr in attributes:  # type: ignore[attr-defined]
+                    return True
+                break
+            chain = value
     return False
+
+
 _UNORDERED = _Unordered()
 _BLOCKS = frozenset({ast.If, ast.Try, ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler,
                      getattr(ast, "TryStar", ast.Try), getattr(ast, "Match", ast.If), getattr(ast, "match_case", ast.If)})

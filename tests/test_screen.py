@@ -254,6 +254,11 @@ def test_tables_cover_keyflow_and_rules() -> None:
         # KL701: a bounded cache on a class whose instances hash by value (here through a base)
         "import functools\n\nclass Base:\n    def __hash__(self):\n        return 1\n\nclass V(Base):\n"
         "    @functools.lru_cache()\n    def area(self):\n        return 1\n",
+        # KL101: a text of stable fields, though another method writes an attribute it does not show
+        # (and one of another object)
+        "class Point:\n    def __init__(self, x):\n        self.x = x\n        self.hits = 0\n\n    def touch(self, other):\n"
+        "        other.y = 1\n        self.hits += 1\n\n    def __repr__(self):\n        return f'Point({self.x})'\n\n"
+        "cache = {}\n\ndef remember(p: Point):\n    cache[repr(p)] = p\n",
     ],
 )
 def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
@@ -420,3 +425,36 @@ def test_short_client_hints_are_found_as_their_patterns_say() -> None:
         texts += ["".join(rnd.choice("rdsmc_ x1é.(") for _ in range(rnd.randint(0, 9))) for _ in range(20000)]
         for text in texts:
             assert _short_hint(text, short) == (pattern.search(text) is not None), text
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # the text method shows a mutated attribute through a helper method
+        "class Job:\n    def __init__(self, name):\n        self.name = name\n        self.state = 'new'\n\n"
+        "    def start(self):\n        self.state = 'running'\n\n    def _label(self):\n        return self.state\n\n"
+        "    def __repr__(self):\n        return f'Job({self.name}, {self._label()})'\n\nregistry = {}\n\n"
+        "def track(job: Job):\n    registry[repr(job)] = job\n",
+        # mutated by a mutator call
+        "class Bag:\n    def __init__(self):\n        self.items = []\n\n    def add(self, x):\n        self.items.append(x)\n\n"
+        "    def __str__(self):\n        return ','.join(self.items)\n\nseen = {}\n\ndef f(b: Bag):\n    seen[str(b)] = 1\n",
+        # a text method defined under an `if` of the class body is still one of its methods
+        "import sys\n\nclass Job:\n    def __init__(self):\n        self.state = 'new'\n\n    def start(self):\n"
+        "        self.state = 'run'\n\n    if sys.version_info > (3,):\n        def __repr__(self):\n"
+        "            return self.state\n\nseen = {}\n\ndef f(j: Job):\n    seen[repr(j)] = 1\n",
+        # a dataclass's generated repr shows a field a method writes
+        "from dataclasses import dataclass\n\n@dataclass\nclass Conn:\n    host: str\n    state: str = 'idle'\n\n"
+        "    def open(self):\n        self.state = 'open'\n\nseen = {}\n\ndef f(c: Conn):\n    seen[str(c)] = 1\n",
+    ],
+)
+def test_classes_whose_text_changes_still_reach_kl101(source: str) -> None:
+    settings = Settings()
+    full = check_source(source, "texts.py", settings, screen=False)
+    assert [d.code for d in full] == ["KL101"]
+    assert check_source(source, "texts.py", settings) == full
+
+
+def test_the_screens_mutators_cover_keyflows() -> None:
+    from keylint.keyflow import collect
+
+    assert collect._MUTATORS <= screen._MUTATORS
