@@ -790,17 +790,16 @@ class _Screen:
             func = call.func
             owners = functions.get(callee, [])
             if isinstance(func, ast.Attribute) and owners:
-                receiver = func.value
-                known = isinstance(receiver, ast.Name) and (
-                    receiver.id in self.class_names
-                    or any(self.receiver_of(s) == receiver.id for s in self._chain(scope))
-                )
-                if not known:
-                    by_name = len(owners) == 1 and not callee.startswith("__") and callee not in common
-                    owners = [o for o in owners if by_name and o in self.method_nodes]
-            targets = [(o, self._shifts(o)) for o in owners]
+                owners = self._method_owners(func, owners, scope, common)
             if isinstance(func, ast.Name):
+                # a plain name runs a function its scope sees: a method only from its own class body
+                # (where it is called as a plain function)
+                targets: list[tuple[int, tuple[int, ...]]] = [
+                    (o, (0, 1) if o in self.method_nodes else (0,)) for o in owners if self._visible(o, scope)
+                ]
                 targets += [(o, (1,)) for o in inits.get(callee, ())]
+            else:
+                targets = [(o, self._shifts(o)) for o in owners]
             for owner, shifts in targets:
                 params = self.params[owner]
                 positional = self.positional[owner]
@@ -822,6 +821,44 @@ class _Screen:
         if any(n.endswith("staticmethod") for names in self.decorator_names(node) for n in names):
             return (0, 1)
         return (1,)
+
+    def _method_owners(self, func: ast.Attribute, owners: list[int], scope: int, common: frozenset[str]) -> list[int]:
+        """The defs `obj.m(...)` may run, as keyflow's `call_target`/`call_sites` take them: on a
+        method's first parameter or a class, `m` of that class or a module base (any enclosing
+        method's class: wider than keyflow's innermost one); else, and also, `m` when it is a
+        non-dunder, uncommon method name defined once in the module."""
+        name = func.attr
+        by_name = len(owners) == 1 and not name.startswith("__") and name not in common
+        found = [o for o in owners if by_name and o in self.method_nodes]
+        receiver = func.value
+        if not isinstance(receiver, ast.Name):
+            return found
+        classes = {receiver.id} if receiver.id in self.class_names else set()
+        for s in self._chain(scope):
+            if self.receiver_of(s) == receiver.id:
+                classes.add(self.class_of.get(self.parents[s], ""))
+        if not classes:
+            return found
+        family = self._ancestors(classes)
+        return [o for o in owners if o in found or (o in self.method_nodes and self.class_of.get(self.parents[o]) in family)]
+
+    def _ancestors(self, classes: set[str]) -> set[str]:
+        """These classes and their bases defined in the module (by name, every class of a name)."""
+        family = set(classes)
+        todo = list(classes)
+        while todo:
+            for node in self.class_nodes.get(todo.pop(), ()):
+                for base in node.bases:
+                    name = _last(base)
+                    if name is not None and name not in family:
+                        family.add(name)
+                        todo.append(name)
+        return family
+
+    def _visible(self, function: int, scope: int) -> bool:
+        """Can a plain name read in `scope` be this def (keyflow's `lookup_scope_chain`)? A method
+        only from the body of its class."""
+        return function not in self.method_nodes or self.parents[function] in self._chain(scope)
 
     def receiver_of(self, scope: int) -> str | None:
         """keyflow's `fn.params[0]` of a method (static ones too): the name `self.m()` calls go through."""
@@ -1009,7 +1046,12 @@ class _Screen:
         args = _call_values(node)
         values = sum_or(self.eval(a, scope, d) for a in args)
         quals = self._quals(func) if name is not None else set()
-        helper = name is not None and name in self.functions
+        owners = self.functions.get(name, []) if name is not None else []
+        if owners and isinstance(func, ast.Name):
+            owners = [o for o in owners if self._visible(o, scope)]  # (`min(a, b)` is not a `def min` method)
+        elif owners and isinstance(func, ast.Attribute):
+            owners = self._method_owners(func, owners, scope, self.t["COMMON_METHODS"])
+        helper = bool(owners)
         t = self.t
         if helper:
             keep = _HOT  # a module helper: its parameters are bound, its returns are the value
@@ -1065,7 +1107,7 @@ class _Screen:
             result |= self.context_raw
         if name in self.source_functions:
             result |= self.configured
-        for owner in self.functions.get(name, ()):
+        for owner in owners:
             result |= self.var.get(f"r:{owner}", 0)
             if self._reads is not None:
                 self._reads.add(f"r:{owner}")
