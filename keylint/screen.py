@@ -188,6 +188,10 @@ class _Screen:
         # keys of a container no table outlives (a parameter of the same function, a call's result):
         # KL301 and KL302 report only where the table outlives the call (lifetime.table_owner)
         self.ownerless_keys: list[tuple[ast.expr, int]] = []
+        # (key, scope, is a write, table name, its def's scope): keys of a def's local table, ownerless
+        # where the table surely stays in the call (`TableOwners.stays_local`, asked after the fixpoint)
+        self.local_keys: list[tuple[ast.expr, int, bool, str, int]] = []
+        self._owners_memo: dict[tuple[int, int], list[int]] = {}  # (id of a call's func, scope) -> the defs it runs
         # (container, key, scope, is a write, is a subscript): keyflow's sinks on a mapping
         self.table_uses: list[tuple[ast.expr, ast.expr, int, bool, bool]] = []
         self.client_calls: list[tuple[ast.Call, int]] = []  # `x.set(...)`-like calls: keys if `x` may be a client
@@ -217,6 +221,7 @@ class _Screen:
         self.varkw: dict[int, str] = {}
         self.class_inits: dict[str, list[int]] = {}  # class name -> its __init__ scopes
         self.method_nodes: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # method scope -> its def
+        self.def_nodes: dict[int, ast.FunctionDef | ast.AsyncFunctionDef] = {}  # def scope -> its def
         self.annotated: list[tuple[Var, set[str]]] = []  # (var, annotation names)
         self.values: dict[tuple[int, str], list[ast.expr]] = {}  # (scope, name) -> bound expressions (KL801)
         self.scope_returns: dict[int, list[ast.expr]] = {}
@@ -238,7 +243,8 @@ class _Screen:
         self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
         self._text_classes()
-        TableOwners(self).classify()
+        self.owners = TableOwners(self)
+        self.owners.classify()
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
             any(s.kind == "random" for s in self.settings.sources)
@@ -260,7 +266,7 @@ class _Screen:
             if name in self.cached_functions:
                 self.sink_keys.extend((v, scope) for v in _call_values(node))  # a cached function's arguments are its key
         self._file_names()
-        if self.sink_keys or self.read_keys or self.ownerless_keys or self.hash_keys or self.file_keys:
+        if self.sink_keys or self.read_keys or self.ownerless_keys or self.local_keys or self.hash_keys or self.file_keys:
             self._seed()
             bits = self._settle()
             found.update(code for code in self.codes if _BIT[code] & bits)
@@ -278,6 +284,8 @@ class _Screen:
         keys += [(k, s, ownerless_mask) for k, s in self.ownerless_keys]
         file_mask = self.address_hot | self.hash_hot | self.order_hot
         keys += [(k, s, file_mask) for k, s in self.file_keys]
+        local = len(keys)
+        keys += [(k, s, self.sink_mask if write else read_mask) for k, s, write, _, _ in self.local_keys]
         by_var: dict[Var, list[int]] = {}
         for index, (var, _, _) in enumerate(self.equations):
             by_var.setdefault(var, []).append(index)
@@ -322,7 +330,14 @@ class _Screen:
                     if reader not in queued:
                         queued.add(reader)
                         work.append(reader)
-        return sum_or(self._key_bits(key, scope) & mask for key, scope, mask in keys)
+        found = sum_or(self._key_bits(key, scope) & mask for key, scope, mask in keys[:local])
+        lifetime_bits = self.id_hot | self.address_hot
+        for (key, scope, mask), (_, _, _, name, owner) in zip(keys[local:], self.local_keys):
+            bits = self._key_bits(key, scope) & mask
+            if bits & lifetime_bits & ~found and self.owners.stays_local(name, owner):
+                bits &= ownerless_mask  # the table dies with the call after all (asked only when it matters)
+            found |= bits
+        return found
 
     def _key_bits(self, key: ast.expr, scope: int) -> int:
         value = self.eval(key, scope)
@@ -557,6 +572,7 @@ class _Screen:
             self.def_names.add(node.name)
         self.functions.setdefault(node.name, []).append(inner)
         self.fn_names[inner] = node.name
+        self.def_nodes[inner] = node
         if self.is_class[outer]:  # keyflow's methods: defs whose enclosing scope is a class body
             self.method_nodes[inner] = node
         decorators = {_last(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
@@ -827,6 +843,13 @@ class _Screen:
         method's first parameter or a class, `m` of that class or a module base (any enclosing
         method's class: wider than keyflow's innermost one); else, and also, `m` when it is a
         non-dunder, uncommon method name defined once in the module."""
+        memo = (id(func), scope)
+        known = self._owners_memo.get(memo)
+        if known is None:
+            known = self._owners_memo[memo] = self._find_method_owners(func, owners, scope, common)
+        return known
+
+    def _find_method_owners(self, func: ast.Attribute, owners: list[int], scope: int, common: frozenset[str]) -> list[int]:
         name = func.attr
         by_name = len(owners) == 1 and not name.startswith("__") and name not in common
         found = [o for o in owners if by_name and o in self.method_nodes]

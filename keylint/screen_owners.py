@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keylint.screen_tables import dotted
 
@@ -28,6 +28,8 @@ class TableOwners:
         self._bound: dict[str, list[ast.expr]] | None = None
         self._resets: frozenset[str] | None = None
         self._instances: frozenset[str] | None = None
+        self._escaping: dict[int, frozenset[str] | None] = {}
+        self._located: dict[tuple[str, int], tuple[str, int]] = {}
 
     def classify(self) -> None:
         for node, scope in self.sc.client_calls:
@@ -43,6 +45,8 @@ class TableOwners:
                 self.sc.sink_keys.append((key, scope))
             elif self.ownerless(container, scope):
                 self.sc.ownerless_keys.append((key, scope))
+            elif (local := self.local_table(container, scope)) is not None:
+                self.sc.local_keys.append((key, scope, write, *local))
             else:
                 (self.sc.sink_keys if write else self.sc.read_keys).append((key, scope))
 
@@ -72,6 +76,17 @@ class TableOwners:
             return not (root.attr in self.sc.maybe_bound.get(cls_scope, ()) or cls_scope in self.sc.loose_scopes or classmethod
                         or self.sc.class_of.get(cls_scope, "") in self.module_instances())
         return self.resolve(receiver.id, scope) in ("param", "local")
+
+    def local_table(self, container: ast.expr, scope: int) -> tuple[str, int] | None:
+        """The name and def scope of a table that is a local of a def (`stays_local` may then find it
+        dies with the call), or None."""
+        root = container
+        while isinstance(root, ast.Subscript):
+            root = root.value
+        if not isinstance(root, ast.Name):
+            return None
+        where, owner = self.locate(root.id, scope)
+        return (root.id, owner) if where == "local" else None
 
     def client_receiver(self, expr: ast.expr, depth: int = 0, persistent: bool = False) -> bool:
         """Could keyflow's `classify_client` take `expr` for a cache client: a client module's
@@ -123,27 +138,77 @@ class TableOwners:
     def resolve(self, name: str, scope: int) -> str:
         """Where keyflow's `lookup_scope_chain` surely finds `name`: "param" (a parameter of a def),
         "local" (surely assigned in a def), or "other" (the module, a class, or not sure)."""
+        return self.locate(name, scope)[0]
+
+    def locate(self, name: str, scope: int) -> tuple[str, int]:
+        """`resolve`, and the scope that binds the name (-1 for "other")."""
+        known = self._located.get((name, scope))
+        if known is None:
+            known = self._located[(name, scope)] = self._locate(name, scope)
+        return known
+
+    def _locate(self, name: str, scope: int) -> tuple[str, int]:
         first = True
         while scope >= 0:
             if name in self.sc.globals.get(scope, ()) or name in self.sc.nonlocals.get(scope, ()):
-                return "other"
+                return "other", -1
             if scope in self.sc.lambdas:  # no keyflow scope: its parameters bind nothing there
                 if name in self.sc.maybe_bound.get(scope, ()):
-                    return "other"  # a walrus: bound in the enclosing def
+                    return "other", -1  # a walrus: bound in the enclosing def
             elif scope == MODULE or self.sc.is_class[scope]:
                 if scope == MODULE or (first and (name in self.sc.maybe_bound.get(scope, ()) or scope in self.sc.loose_scopes)):
-                    return "other"
+                    return "other", -1
             else:
                 if name in self.sc.params.get(scope, ()):
-                    return "param"
+                    return "param", scope
                 if name in self.sc.assigned.get(scope, ()):
-                    return "local"
+                    return "local", scope
                 if name in self.sc.maybe_bound.get(scope, ()) or scope in self.sc.loose_scopes:
-                    return "other"
+                    return "other", -1
             if scope not in self.sc.lambdas:
                 first = False  # keyflow's first scope is the def (or class body) a lambda sits in
             scope = self.sc.parents[scope]
-        return "other"
+        return "other", -1
+
+    def stays_local(self, name: str, scope: int) -> bool:
+        """keyflow's `escapes` is surely False for this local of a def: every mention of the name in
+        the def is a binding, a container (`t[k]`, `k in t`, `t.get(k)`), or `len(t)`, and no nested
+        def, lambda or class mentions it (a capture may outlive the call)."""
+        escaping = self._escaping.get(scope)
+        if escaping is None:
+            escaping = self._escaping[scope] = self._escaping_names(scope)
+        return escaping is not None and name not in escaping
+
+    def _escaping_names(self, scope: int) -> frozenset[str] | None:
+        """The names a def mentions other than as `stays_local` allows (None: not a def)."""
+        from keylint.screen import _CHILD_FIELDS, _child_fields
+
+        node = self.sc.def_nodes.get(scope)
+        if node is None:
+            return None
+        builtin_len = "len" not in self.sc.maybe_bound.get(MODULE, ())
+        args = node.args
+        found: set[str] = set()
+        # the whole def, as keyflow's escape analysis walks it (a decorator mentioning the name escapes)
+        todo: list[tuple[ast.AST, bool]] = [(n, False) for n in
+                                            (*node.body, *node.decorator_list, *args.defaults, *(d for d in args.kw_defaults if d))]
+        while todo:
+            parent, nested = todo.pop()
+            kind = type(parent)
+            if kind in _NESTED_SCOPES:
+                nested = True
+            elif nested and (kind is ast.Global or kind is ast.Nonlocal):
+                found.update(parent.names)  # type: ignore[attr-defined]
+            for field in _CHILD_FIELDS.get(kind) or _child_fields(kind):
+                value: Any = getattr(parent, field, None)
+                for child in value if type(value) is list else (value,):
+                    child_kind = type(child)
+                    if child_kind is ast.Name:
+                        if nested or (type(child.ctx) is ast.Load and not _container_use(parent, field, builtin_len)):
+                            found.add(child.id)
+                    elif isinstance(child, ast.AST):
+                        todo.append((child, nested))
+        return frozenset(found)
 
     def reset_attrs(self) -> frozenset[str]:
         """keyflow's `_reset_per_operation`: `x.attr = {}` (or `set()`, `None`...) in a def other than
@@ -177,6 +242,18 @@ class TableOwners:
 
 
 _RESET_CALLS = frozenset({"dict", "set", "list", "collections.defaultdict", "defaultdict"})
+_NESTED_SCOPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
+
+
+def _container_use(parent: ast.AST, field: str, builtin_len: bool) -> bool:
+    """A read of a table that keyflow's escape analysis does not follow: its subscript, attribute
+    (`t.get`), a comparison operand (`k in t`), or the argument of the builtin `len`."""
+    if isinstance(parent, (ast.Subscript, ast.Attribute)):
+        return field == "value"
+    if isinstance(parent, ast.Compare):
+        return True
+    return builtin_len and isinstance(parent, ast.Call) and field == "args" and isinstance(parent.func, ast.Name) \
+        and parent.func.id == "len" and len(parent.args) == 1 and not parent.keywords
 
 
 def _empty_table(expr: ast.expr) -> bool:

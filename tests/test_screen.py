@@ -265,6 +265,13 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "    emit(time.time())\n",
         "import time\n_m = {}\n\nclass A:\n    def save(self, key):\n        _m[str(key)] = 1\n\nclass B:\n"
         "    def save(self, key):\n        pass\n\n    def go(self):\n        self.save(time.time())\n",
+        # KL302 on a def's local table that surely dies with the call (containers and len() only)
+        "import sys\n\ndef unwrap(func):\n    memo = {id(func): func}\n    while hasattr(func, '__wrapped__'):\n"
+        "        func = func.__wrapped__\n        id_func = id(func)\n"
+        "        if id_func in memo or len(memo) >= sys.getrecursionlimit():\n            raise ValueError('loop')\n"
+        "        memo[id_func] = func\n    return func\n",
+        "def count(objs):\n    seen = set()\n    for o in objs:\n        if id(o) not in seen:\n            seen.add(id(o))\n"
+        "    return len(seen)\n",
     ],
 )
 def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
@@ -298,6 +305,17 @@ def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
         "    Base.save(time.time())\n",
         "import time\n_m = {}\n\nclass Base:\n    def stash_it(self, key):\n        _m[str(key)] = 1\n\ndef go(obj):\n"
         "    obj.stash_it(time.time())\n",
+        # a def's local table that escapes: returned, captured, aliased into a kept list, stored on
+        # self, passed to a module function named `len`
+        "def index(objs):\n    seen = {}\n    for o in objs:\n        seen[id(o)] = 1\n    return seen\n",
+        "def make(objs):\n    seen = {}\n    for o in objs:\n        seen[id(o)] = 1\n    def check(o):\n"
+        "        return id(o) in seen\n    return check\n",
+        "_keep = []\n\ndef f(objs):\n    seen = {}\n    for o in objs:\n        seen[id(o)] = 1\n    box = seen\n"
+        "    _keep.append(box)\n",
+        "class C:\n    def f(self, objs):\n        seen = {}\n        for o in objs:\n            seen[id(o)] = 1\n"
+        "        self.seen = seen\n",
+        "def len(x):\n    _keep.append(x)\n\n_keep = []\n\ndef f(objs):\n    seen = {}\n    for o in objs:\n"
+        "        seen[id(o)] = 1\n    len(seen)\n",
         # KL801: the culprit write may be a plain one (`token`) while another write is structured
         "class Sessions:\n    def __init__(self):\n        self._live = {}\n\n    def login(self, user, token, s):\n"
         "        self._live[f'{user}:{token}'] = s\n\n    def relogin(self, token, s):\n        self._live[token] = s\n\n"
