@@ -243,8 +243,8 @@ class _Screen:
         self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
         self._text_classes()
-        self.owners = TableOwners(self)
-        self.owners.classify()
+        owners = TableOwners(self)  # (a local: stored on the screen it would make a reference cycle)
+        owners.classify()
         modules = self.t["PER_CALL_MODULES"]
         self.per_call_modules = bool(self.per_call) and (
             any(s.kind == "random" for s in self.settings.sources)
@@ -268,11 +268,11 @@ class _Screen:
         self._file_names()
         if self.sink_keys or self.read_keys or self.ownerless_keys or self.local_keys or self.hash_keys or self.file_keys:
             self._seed()
-            bits = self._settle()
+            bits = self._settle(owners)
             found.update(code for code in self.codes if _BIT[code] & bits)
         return frozenset(found)
 
-    def _settle(self) -> int:
+    def _settle(self, owners: TableOwners) -> int:
         """The rule bits that reach a key. Solves the equations a key depends on (others cannot
         change any key) by a worklist: an equation is re-evaluated only when a variable it reads has
         grown. Bits only grow, so this ends; a budget still guards against pathological modules
@@ -334,7 +334,7 @@ class _Screen:
         lifetime_bits = self.id_hot | self.address_hot
         for (key, scope, mask), (_, _, _, name, owner) in zip(keys[local:], self.local_keys):
             bits = self._key_bits(key, scope) & mask
-            if bits & lifetime_bits & ~found and self.owners.stays_local(name, owner):
+            if bits & lifetime_bits & ~found and owners.stays_local(name, owner):
                 bits &= ownerless_mask  # the table dies with the call after all (asked only when it matters)
             found |= bits
         return found

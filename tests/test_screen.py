@@ -489,3 +489,26 @@ def test_the_screens_mutators_cover_keyflows() -> None:
     from keylint.keyflow import collect
 
     assert collect._MUTATORS <= screen._MUTATORS
+
+
+def test_a_screened_module_is_freed_without_the_cycle_collector() -> None:
+    """No reference cycle keeps a `_Screen` (and the whole `ast` tree it points into) alive after
+    the screen answers: with the CLI's high gen-0 threshold, trees left to the collector pile up
+    and every collection rescans them (this once made `ast.parse` twice as slow)."""
+    import gc
+
+    sources = [path.read_text() for path in sorted(FIXTURES.glob("*.py"))] + [
+        "class Sessions:\n    def __init__(self):\n        self._live = {}\n\n    def login(self, user, token, s):\n"
+        "        self._live[f'{user}:{token}'] = s\n\n    def logout(self, token):\n        self._live.pop(token, None)\n",
+        "def count(objs):\n    seen = set()\n    for o in objs:\n        seen.add(id(o))\n    return len(seen)\n",
+    ]
+    codes = screen.enabled_codes(Settings(), "m.py") or ()
+    gc.collect()
+    gc.disable()
+    try:
+        before = sum(1 for o in gc.get_objects() if isinstance(o, screen._Screen))
+        for source in sources:
+            screen.screen_module(ast.parse(source), Settings(), [c for c in codes if c != "KL002"], source)
+        assert sum(1 for o in gc.get_objects() if isinstance(o, screen._Screen)) == before
+    finally:
+        gc.enable()
