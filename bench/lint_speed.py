@@ -4,7 +4,10 @@ Benchmark, not a test. Corpus: every `.py` file of the running interpreter's sta
 (test folders included, site-packages excluded) plus an optional folder, copied to a temp folder
 (so touching files never changes the real ones). Every tool gets the same explicit file list.
 The timed commands alternate for --rounds rounds; each is run under a small wrapper that reports
-its wall time and the peak RSS of the largest process it waited for (workers included).
+its wall time and the peak RSS of the largest process it waited for (workers included). Besides
+keylint, ruff and Fixit it times `ast.parse` of every file in one process and over one process per
+core (the parse alone, which keylint's screen needs for every file: the floor of its design).
+keylint's bytecode is written first, as `pip install` writes it.
 
     python bench/lint_speed.py [FOLDER] [--rounds 3] [--no-fixit] [--no-equivalence]
 
@@ -50,6 +53,25 @@ AST_ONLY = textwrap.dedent(  # a file that does not parse must not end the run (
     """
 )
 # `enable` alone adds to Fixit's default rules: disable the package, then enable the one rule
+AST_PARALLEL = textwrap.dedent(  # the parse alone, over as many processes as keylint's workers
+    """
+    import ast, os, sys
+    from multiprocessing import get_context
+
+    def parse(paths):
+        for p in paths:
+            try:
+                ast.parse(open(p, "rb").read())
+            except (SyntaxError, ValueError):
+                pass
+
+    if __name__ == "__main__":
+        files = open(sys.argv[1]).read().split("\\n")
+        chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
+        with get_context("fork").Pool(os.cpu_count()) as pool:
+            list(pool.imap(parse, chunks))
+    """
+)
 FIXIT_CONFIG = '[tool.fixit]\nroot = true\ndisable = ["fixit.rules"]\nenable = ["fixit.rules:NoStaticIfCondition"]\n'
 ONE_FILE = "import time\n_seen = {}\n\ndef mark(x):\n    _seen[str(time.time())] = x\n"
 
@@ -76,6 +98,22 @@ def build_corpus(extra: Path | None, into: Path) -> list[str]:
         copied.append(str(target))
     (into / "pyproject.toml").write_text(FIXIT_CONFIG)  # Fixit's one-rule config; keylint: defaults
     return sorted(copied)
+
+
+def compile_keylint() -> None:
+    """Write keylint's bytecode, as `pip install` does for an installed package. An editable install
+    under PYTHONDONTWRITEBYTECODE=1 (set on some machines) would otherwise compile keylint's modules
+    from source in every run, while libcst's, installed by pip, come compiled."""
+    import compileall
+    import importlib.util
+
+    import keylint
+
+    folders = [os.path.dirname(keylint.__file__)]
+    spec = importlib.util.find_spec("keylint.rules")
+    folders += list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        compileall.compile_dir(folder, quiet=1)
 
 
 def measure(command: Sequence[str], cwd: Path, ok: Sequence[int] = (0, 1)) -> dict[str, float]:
@@ -129,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fixit-timeout", type=int, default=1800, metavar="S", help="stop Fixit after S seconds")
     args = parser.parse_args(argv)
 
+    compile_keylint()
     with tempfile.TemporaryDirectory(prefix="lint_speed_") as temp:
         work = Path(temp)
         corpus = work / "corpus"
@@ -164,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             record("ruff ALL --no-cache", [*ruff, "--no-cache", *files])
             record("ruff ALL warm", [*ruff, "--cache-dir", ruff_cache, *files])
             record("ast.parse, 1 process", [PY, "-c", AST_ONLY, str(listing)])
+            record(f"ast.parse, {os.cpu_count()} processes", [PY, "-c", AST_PARALLEL, str(listing)])
         if not args.no_fixit:
             print("fixit, one rule (NoStaticIfCondition), once", flush=True)
             try:
@@ -197,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             (f"keylint {args.touch:.0%} touched / cold", touched / cold, "<= 0.15", touched / cold <= 0.15),
             ("keylint one file / import libcst", one_file / med["import libcst"], "<= 2", one_file / med["import libcst"] <= 2),
             ("keylint cold / ast.parse 1 process", cold / med["ast.parse, 1 process"], "-", None),
+            (f"ast.parse {os.cpu_count()} processes / ruff ALL --no-cache (the parse alone)",
+             med[f"ast.parse, {os.cpu_count()} processes"] / ruff_cold, "-", None),
             ("keylint warm / ruff ALL warm", med["keylint warm"] / med["ruff ALL warm"], "-", None),
         ]
         if "fixit 1 rule" in med:
