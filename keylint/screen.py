@@ -798,21 +798,15 @@ class _Screen:
         `**kw`, bind nothing; a keyword binds only the parameter of its name. `obj.m(...)` runs a
         method `m` when `obj` is a method's first parameter or a class, or else only when `m` is a
         non-dunder, uncommon name defined once in the module (keyflow's `call_sites`)."""
-        common = self.t["COMMON_METHODS"]
         functions, inits = self.functions, self.class_inits
         for call, scope, callee in self.call_nodes:
             if callee not in functions and callee not in inits:
                 continue
             func = call.func
-            owners = functions.get(callee, [])
-            if isinstance(func, ast.Attribute) and owners:
-                owners = self._method_owners(func, owners, scope, common)
+            owners = self._call_owners(func, callee, scope)
             if isinstance(func, ast.Name):
-                # a plain name runs a function its scope sees: a method only from its own class body
-                # (where it is called as a plain function)
-                targets: list[tuple[int, tuple[int, ...]]] = [
-                    (o, (0, 1) if o in self.method_nodes else (0,)) for o in owners if self._visible(o, scope)
-                ]
+                # a method reached by a plain name (from its class body) is called as a plain function
+                targets: list[tuple[int, tuple[int, ...]]] = [(o, (0, 1) if o in self.method_nodes else (0,)) for o in owners]
                 targets += [(o, (1,)) for o in inits.get(callee, ())]
             else:
                 targets = [(o, self._shifts(o)) for o in owners]
@@ -838,7 +832,17 @@ class _Screen:
             return (0, 1)
         return (1,)
 
-    def _method_owners(self, func: ast.Attribute, owners: list[int], scope: int, common: frozenset[str]) -> list[int]:
+    def _call_owners(self, func: ast.expr, name: str, scope: int) -> list[int]:
+        """The defs a call spelt `name` may run (its parameters bound, its returns the value): a plain
+        name, a def its scope sees (`min(a, b)` is not a `def min` method); `obj.m`, `_method_owners`."""
+        owners = self.functions.get(name, [])
+        if owners and isinstance(func, ast.Name):
+            return [o for o in owners if self._visible(o, scope)]
+        if owners and isinstance(func, ast.Attribute):
+            return self._method_owners(func, owners, scope)
+        return owners
+
+    def _method_owners(self, func: ast.Attribute, owners: list[int], scope: int) -> list[int]:
         """The defs `obj.m(...)` may run, as keyflow's `call_target`/`call_sites` take them: on a
         method's first parameter or a class, `m` of that class or a module base (any enclosing
         method's class: wider than keyflow's innermost one); else, and also, `m` when it is a
@@ -846,12 +850,12 @@ class _Screen:
         memo = (id(func), scope)
         known = self._owners_memo.get(memo)
         if known is None:
-            known = self._owners_memo[memo] = self._find_method_owners(func, owners, scope, common)
+            known = self._owners_memo[memo] = self._find_method_owners(func, owners, scope)
         return known
 
-    def _find_method_owners(self, func: ast.Attribute, owners: list[int], scope: int, common: frozenset[str]) -> list[int]:
+    def _find_method_owners(self, func: ast.Attribute, owners: list[int], scope: int) -> list[int]:
         name = func.attr
-        by_name = len(owners) == 1 and not name.startswith("__") and name not in common
+        by_name = len(owners) == 1 and not name.startswith("__") and name not in self.t["COMMON_METHODS"]
         found = [o for o in owners if by_name and o in self.method_nodes]
         receiver = func.value
         if not isinstance(receiver, ast.Name):
@@ -1069,11 +1073,7 @@ class _Screen:
         args = _call_values(node)
         values = sum_or(self.eval(a, scope, d) for a in args)
         quals = self._quals(func) if name is not None else set()
-        owners = self.functions.get(name, []) if name is not None else []
-        if owners and isinstance(func, ast.Name):
-            owners = [o for o in owners if self._visible(o, scope)]  # (`min(a, b)` is not a `def min` method)
-        elif owners and isinstance(func, ast.Attribute):
-            owners = self._method_owners(func, owners, scope, self.t["COMMON_METHODS"])
+        owners = self._call_owners(func, name, scope) if name is not None else []
         helper = bool(owners)
         t = self.t
         if helper:
