@@ -153,10 +153,10 @@ def run_rules(module: cst.Module, text: str, path: str, settings: Settings, rule
                 findings.append(finding)
         except Exception as exc:  # noqa: BLE001 - a rule bug must not lose the file's other findings
             errors.append(Diagnostic(KL001, f"internal error in rule {rule_class.code}: {type(exc).__name__}: {exc}", path, 1, 1, 1, 2))
-    from keylint.suppress import Suppressions
+    from keylint.suppress import Suppressions, may_hold_directives
     from keylint.unused_suppressions import UNUSED_SUPPRESSION, unused_suppressions
 
-    suppressions = Suppressions(text) if ("noqa" in text or "keylint" in text) else None
+    suppressions = Suppressions(text) if may_hold_directives(text) else None
     found = _to_diagnostics(module, text, path, findings, suppressions) if findings else []
     if suppressions is not None and not errors and any(r.code == UNUSED_SUPPRESSION for r in rules):
         # After the findings used their directives; not when a rule crashed (its findings are unknown).

@@ -32,6 +32,7 @@ from keylint.screen_tables import client_possible, glob_regex, name_patterns, ta
 from keylint.screen_tables import dotted as _dotted
 from keylint.screen_tables import last_name as _last
 from keylint.settings import Settings
+from keylint.suppress import may_hold_reportable_directives
 
 # Codes whose sources this module models; any other enabled code disables the screen.
 KNOWN_CODES = ("KL101", "KL102", "KL201", "KL301", "KL302", "KL401", "KL501", "KL601", "KL701", "KL801")
@@ -100,8 +101,9 @@ def screen_module(
     it (None when it did not): its walk folds at most three `ast` levels into one step (a function's
     argument annotations: FunctionDef, arguments, arg) and leaves out leaves (at most two levels:
     a Name and its context), so the depth is at most three times the walk's."""
+    low = text.lower() if text is not None else None  # (once: the screen's client-name hints read it too)
     if SUPPRESSION_CODE in codes:
-        if text is None or "noqa" in text or "keylint" in text:
+        if text is None or may_hold_reportable_directives(text, low):
             return None, None  # whether a directive is unused depends on every rule's findings
         codes = [c for c in codes if c != SUPPRESSION_CODE]
     if any(code not in _BIT for code in codes):
@@ -110,7 +112,7 @@ def screen_module(
         return frozenset(), None
     screen = _Screen(settings, codes)
     try:
-        return screen.run(tree, text), 3 * screen.walk_depth
+        return screen.run(tree, text, low), 3 * screen.walk_depth
     except RecursionError:
         return None, None
 
@@ -235,10 +237,14 @@ class _Screen:
         self._name_memo: dict[str, int] = {}
         self._reads: set[Var] | None = None  # while set, eval() records every variable it reads
         self.walk_depth = 0  # the deepest step of _collect's walk (the module is 1)
+        self._text: str | None = None
 
     # ---- collection ---------------------------------------------------------------------------
-    def run(self, tree: ast.Module, text: str | None = None) -> frozenset[str] | None:
-        low = text.lower() if text is not None else None
+    def run(self, tree: ast.Module, text: str | None = None, low: str | None = None) -> frozenset[str] | None:
+        """`low`: `text.lower()`, when the caller has it."""
+        self._text = text
+        if low is None and text is not None:
+            low = text.lower()
         self.client_module = low is None or client_possible(low, lowered=True)
         self.persistent_client = self.client_module and (low is None or client_possible(low, persistent=True, lowered=True))
         self._collect(tree)
@@ -277,15 +283,20 @@ class _Screen:
         change any key) by a worklist: an equation is re-evaluated only when a variable it reads has
         grown. Bits only grow, so this ends; a budget still guards against pathological modules
         (then: every rule's bit)."""
-        keys = [(k, s, self.sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
-        read_mask = self.sink_mask & ~self.id_hot  # KL302 reports a non-persistent table where it is written
+        # KL401 reports only where the key leaves the process: a persistent client's or a configured
+        # persistent sink's key, a file name, or its own SQL/object-store keys (hash_keys)
+        sink_mask = self.sink_mask
+        if not (self.persistent_client or any(sink.persistent for sink in self.settings.sinks)):
+            sink_mask &= ~self.hash_hot
+        keys = [(k, s, sink_mask) for k, s in self.sink_keys] + [(k, s, self.hash_hot) for k, s in self.hash_keys]
+        read_mask = sink_mask & ~self.id_hot  # KL302 reports a non-persistent table where it is written
         keys += [(k, s, read_mask) for k, s in self.read_keys]
         ownerless_mask = read_mask & ~self.address_hot
         keys += [(k, s, ownerless_mask) for k, s in self.ownerless_keys]
         file_mask = self.address_hot | self.hash_hot | self.order_hot
         keys += [(k, s, file_mask) for k, s in self.file_keys]
         local = len(keys)
-        keys += [(k, s, self.sink_mask if write else read_mask) for k, s, write, _, _ in self.local_keys]
+        keys += [(k, s, sink_mask if write else read_mask) for k, s, write, _, _ in self.local_keys]
         by_var: dict[Var, list[int]] = {}
         for index, (var, _, _) in enumerate(self.equations):
             by_var.setdefault(var, []).append(index)
@@ -943,6 +954,24 @@ class _Screen:
         self.time_bits = self.clock | self.deadline
         self.address_hot = self.address_raw >> _RAW_SHIFT
 
+    def _strftime_not_a_clock(self, node: ast.Call, quals: set[str]) -> bool:
+        """KL201 takes `time.strftime` for a clock only with one argument that is not a literal
+        date-only format (`time.strftime("%Y-%m-%d")` is a bucket, `strftime(fmt, t)` formats `t`)."""
+        if quals & self.t["CLOCK_FUNCTIONS"] != {"time.strftime"} or self.settings.sources:
+            return False
+        # libcst counts keyword, `*` and `**` arguments alike
+        return len(node.args) + len(node.keywords) != 1 or self._date_only_format(node)
+
+    def _date_only_format(self, node: ast.Call) -> bool:
+        """The first argument is one literal string token (libcst's SimpleString: not `"%Y" "%M"`)
+        with no directive finer than a minute: keyflow's `spec_is_bucket`."""
+        spec = node.args[0] if node.args else None
+        if not (isinstance(spec, ast.Constant) and isinstance(spec.value, str)):
+            return False
+        if "%" not in spec.value or _FINE_DIRECTIVES.search(spec.value) or self._text is None:
+            return False
+        return _one_string_token(ast.get_source_segment(self._text, spec))
+
     def _per_call(self, node: ast.Call, quals: set[str], scope: int) -> int:
         """KL601's sources as its rule takes them: fresh values only made inside a function (once at
         import is reused), a ranged draw only from a literal huge range, `getrandbits` from 20 bits
@@ -1112,8 +1141,11 @@ class _Screen:
             result |= self.eval(func, scope, d) & self.keep_always
         if name is None:
             return result
+        if quals == {"time.strftime"} and self._date_only_format(node):
+            result &= ~self.bucketed  # keyflow's `is_bucket`: the time formatted here is a date
         if quals & t["CLOCK_FUNCTIONS"] or (name == "time" and not args and isinstance(func, ast.Attribute)):
-            result |= self.clock
+            if not self._strftime_not_a_clock(node, quals):
+                result |= self.clock
         if name in t["DEADLINE_CALLS"] and not args:
             result |= self.deadline
         if quals & t["PER_CALL_FUNCTIONS"]:
@@ -1228,6 +1260,26 @@ _CLOCK_NAMES = frozenset(
     """time time_ns monotonic monotonic_ns perf_counter perf_counter_ns process_time process_time_ns thread_time
     clock_gettime clock_gettime_ns localtime gmtime ctime now utcnow today""".split()
 )
+
+
+# keyflow.timeflow's `_FINE_DIRECTIVES`: a strftime format without these is a bucket (tests check it)
+_FINE_DIRECTIVES = re.compile(r"%[SfXTcsNR]|%-?[SfX]")
+
+
+def _one_string_token(segment: str | None) -> bool:
+    """The source of a str constant is one string token (libcst's SimpleString, whose value KL201
+    reads), not an implicit concatenation (`"%Y" "%M"`, a ConcatenatedString it does not)."""
+    import io
+    import tokenize
+
+    if segment is None:
+        return False
+    skip = {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT}
+    try:
+        tokens = [tok for tok in tokenize.generate_tokens(io.StringIO(segment).readline) if tok.type not in skip]
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return len(tokens) == 1 and tokens[0].type == tokenize.STRING
 
 
 def _inner_nodes(root: ast.AST) -> Iterator[ast.AST]:

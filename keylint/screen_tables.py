@@ -273,7 +273,9 @@ def _client_words(persistent: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
         heads = {name.split(".", 1)[0] for name in found.get("CLIENT_CONSTRUCTORS", ())} | set(found["CLIENT_MODULES"])
         words = {h for h in found["PERSISTENT_HINTS"] if len(h) > 3} | heads | {"cache"}
     short = tuple(sorted(h for h in found["PERSISTENT_HINTS"] if len(h) == 3))
-    return tuple(sorted(words)), short
+    # a word holding another (`memcache`, `cache`) is found whenever that one is: one scan fewer
+    kept = {w for w in words if not any(other != w and other in w for other in words)}
+    return tuple(sorted(kept)), short
 
 
 _WORDISH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")  # `[a-z0-9]`: the text is lower-cased

@@ -14,7 +14,32 @@ from dataclasses import dataclass, field
 _KEYLINT = re.compile(r"#\s*keylint\s*:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 ALL = "*"
+# Non-ASCII letters re.IGNORECASE takes for ASCII ones while str.lower() does not make them ASCII
+_CASE_FOLDED = {0x130: "i", 0x131: "i", 0x17F: "s"}  # İ, ı, ſ
+_NOQA_KL = re.compile(r"noqa[^\r\n]*kl")  # a `# noqa:` naming a KL code (on lowered text)
 _LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _lowered(text: str, lowered: str | None) -> str:
+    """`text` in lower case, where `in` finds whatever re.IGNORECASE would (`lowered`: `text.lower()`)."""
+    if not text.isascii() and any(chr(c) in text for c in _CASE_FOLDED):
+        return text.translate(_CASE_FOLDED).lower()
+    return text.lower() if lowered is None else lowered
+
+
+def may_hold_directives(text: str, lowered: str | None = None) -> bool:
+    """False only when `text` surely holds no suppression directive (as case-blind as the directives:
+    `# NOQA` counts). `lowered`: `text.lower()`, when the caller has it."""
+    low = _lowered(text, lowered)
+    return "noqa" in low or "keylint" in low
+
+
+def may_hold_reportable_directives(text: str, lowered: str | None = None) -> bool:
+    """False only when KL002 surely has nothing to report in `text`, whatever the other rules find:
+    it reports `# keylint:` directives and KL codes in `# noqa:`, never a bare `# noqa` or other
+    linters' codes."""
+    low = _lowered(text, lowered)
+    return "keylint" in low or ("noqa" in low and _NOQA_KL.search(low) is not None)
 
 
 def _codes(text: str | None) -> set[str]:

@@ -66,8 +66,13 @@ def test_the_screen_runs_only_the_rules_that_may_report() -> None:
     assert len(every) > 5
     assert screen.firing_codes(ast.parse(source), Settings(), every, source) == {"KL201"}
     # a suppression directive makes every rule run: KL002 needs all their findings
-    noted = source + "# noqa: KL301\n"
-    assert screen.firing_codes(ast.parse(noted), Settings(), every, noted) is None
+    for directive in ("# noqa: KL301", "# NOQA: E501, kl301", "# keylint: ignore", "# KEYLINT: IGNORE[KL999]"):
+        noted = f"{source}{directive}\n"
+        assert screen.firing_codes(ast.parse(noted), Settings(), every, noted) is None, directive
+    # ... but only a directive KL002 could report: a bare noqa and other linters' codes are not
+    for directive in ("# noqa", "# noqa: C901", "# NOQA: E501,F401"):
+        noted = f"{source}{directive}\n"
+        assert screen.firing_codes(ast.parse(noted), Settings(), every, noted) == {"KL201"}, directive
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.rglob("*.py")), ids=lambda p: p.name)
@@ -117,9 +122,11 @@ def test_configured_sources_and_sinks_are_honoured() -> None:
     sources = [
         "from acme.clock import now\nfrom acme import kv\n\ndef f(v):\n    kv.put(str(now()), v)\n",
         "_m = {}\n\ndef f(req_state, v):\n    _m[str(req_state)] = v\n",
+        "from acme import kv\n\ndef f(text, v):\n    kv.put(str(hash(text)), v)\n",  # KL401: a persistent sink
     ]
     for source in sources:
         _same(source, "cfg.py", settings)
+        assert check_source(source, "cfg.py", settings) != []
         assert screen.could_fire(ast.parse(source), settings, screen.enabled_codes(settings, "cfg.py") or (), source)
 
 
@@ -193,6 +200,9 @@ def test_tables_cover_keyflow_and_rules() -> None:
     assert kl701._METHOD_CACHES <= t["METHOD_CACHES"]
     assert last(kl701._METHOD_CACHES) <= t["CACHE_DECORATOR_NAMES"]
     assert {n.lstrip(".").rsplit(".", 1)[-1] for n in kl801._NORMALISERS} <= t["NORMALISERS"]
+    from keylint.keyflow import timeflow
+
+    assert screen._FINE_DIRECTIVES.pattern == timeflow._FINE_DIRECTIVES.pattern
 
 
 @pytest.mark.parametrize(
@@ -272,6 +282,12 @@ def test_tables_cover_keyflow_and_rules() -> None:
         "        memo[id_func] = func\n    return func\n",
         "def count(objs):\n    seen = set()\n    for o in objs:\n        if id(o) not in seen:\n            seen.add(id(o))\n"
         "    return len(seen)\n",
+        # KL201: `time.strftime` with a date-only literal format, or formatting a given time, is a bucket
+        "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%Z', time.gmtime())] = 1\n",
+        "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%Y-%m-%d')] = 1\n",
+        # KL401: a salted hash as the key of an in-process table (no persistent client could be here)
+        "_m = {}\n\ndef f(text, v):\n    _m[hash(text)] = v\n    results = set()\n    results.add(hash(text))\n"
+        "    return hash(text) in _m\n",
     ],
 )
 def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
@@ -344,6 +360,14 @@ def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
         # a lookup on a persistent store (a constructor, a name hint) reports an id
         "import shelve\n_db = shelve.open('x')\n\ndef f(obj):\n    return _db[str(id(obj))]\n",
         "import time\n\ndef f(redis_store, obj):\n    return redis_store[str(id(obj))]\n",
+        # KL201: a strftime format finer than a minute; one libcst does not read as a literal (an
+        # implicit concatenation), so no bucket
+        "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%S', time.gmtime())] = 1\n",
+        "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%Y' '-%m')] = 1\n",
+        "import time\n_m = {}\n\ndef f():\n    _m[time.strftime(('%Y'\n                     '-%m'), time.gmtime())] = 1\n",
+        # KL401 on a persistent store's key (a subscript and a client method) and a configured sink
+        "import shelve\n_db = shelve.open('x')\n\ndef f(text, v):\n    _db[str(hash(text))] = v\n",
+        "import redis\nr = redis.Redis()\n\ndef f(text, v):\n    r.set(str(hash(text)), v)\n",
         # KL701 on a value class still reports an unbounded cache
         "import functools\n\nclass Base:\n    def __hash__(self):\n        return 1\n\nclass V(Base):\n"
         "    @functools.lru_cache(maxsize=None)\n    def area(self):\n        return 1\n",

@@ -22,7 +22,7 @@ def kl002(source: str, **settings: object) -> list[tuple[int, str]]:
 @pytest.mark.parametrize(
     "comment",
     ["# keylint: ignore[KL101]", "# keylint: ignore", "# keylint: ignore[KL1]", "# noqa: KL101", "# noqa: E501, KL101",
-     "# keylint: ignore[KL101]  # the id is stable here"],
+     "# keylint: ignore[KL101]  # the id is stable here", "# NOQA: KL101", "# KEYLINT: IGNORE[kl101]", "# NoQA"],
 )  # fmt: skip
 def test_a_directive_that_suppresses_a_finding_is_used(comment: str) -> None:
     source = LEAKY_LINE.format(comment=comment)
@@ -41,6 +41,9 @@ def test_unused_codes_are_named_by_kind() -> None:
     ]
     assert kl002("x = 1  # keylint: ignore\n") == [(1, "unused blanket `# keylint: ignore`: nothing on this line is reported")]
     assert kl002("x = 1  # noqa: KL101, E501\n") == [(1, "unused `# noqa` directive (unused: KL101)")]
+    # directives are case-blind (flake8 and ruff accept `# NOQA`): upper case ones are reported too
+    assert kl002("x = 1  # NOQA: KL101\n") == [(1, "unused `# noqa` directive (unused: KL101)")]
+    assert kl002("x = 1  # KEYLINT: ignore[KL201]\n") == [(1, "unused `# keylint: ignore` directive (unused: KL201)")]
 
 
 def test_per_file_ignores_make_codes_non_enabled() -> None:
@@ -115,3 +118,30 @@ def test_fix_takes_back_directives_added_to_every_line(source: str) -> None:
     assert ast.dump(ast.parse(outcome.text)) == ast.dump(ast.parse(source))
     if not check_source(source, "m.py", settings):
         assert outcome.text == source
+
+
+def test_the_whole_text_directive_tests_are_never_narrower_than_the_directives() -> None:
+    """`may_hold_directives` / `may_hold_reportable_directives` (cheap, on lowered text) must say yes
+    wherever the directive regexes, which are case-blind (re.IGNORECASE), find something to act on."""
+    import random
+
+    from keylint.suppress import Comment, directives_in, may_hold_directives, may_hold_reportable_directives
+
+    pieces = ["#", " ", "noqa", "NOQA", "NoQa", "keylint", "KEYLINT", "keylınt", "KEYLİNT", "\u212aeylint", ":", "ignore",
+              "# keylint: ignore", "# KEYLİNT:ignore", "# noqa: ", "#NOQA:", "[", "]", "KL101", "kl201", "\u212aL3",
+              "E501", ",", "\n", "\r", "x = 1", "é", "ſ"]
+    rng = random.Random(5)
+    checked = reportable = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        lines = text.replace("\r", "\n").split("\n")
+        directives = [d for line in lines if "#" in line for d in directives_in(Comment(1, 0, line[line.index("#"):]))]
+        if directives:
+            checked += 1
+            assert may_hold_directives(text), text
+        if any(d.kind == "keylint" or any(c.startswith("KL") for c in d.codes) for d in directives):
+            reportable += 1
+            assert may_hold_reportable_directives(text), text
+    assert checked > 400 and reportable > 200  # the generator does reach both
+    assert not may_hold_reportable_directives("x = 1  # noqa: E501\ny = 2  # KL101 is a code\n")
+    assert not may_hold_directives("x = 1  # no directive\n")
