@@ -28,6 +28,8 @@ from functools import lru_cache
 from typing import Any
 
 from keylint.screen_owners import TableOwners
+from keylint.screen_shapes import LINES as _LINES
+from keylint.screen_shapes import one_string_token
 from keylint.screen_tables import client_possible, glob_regex, name_patterns, tables
 from keylint.screen_tables import dotted as _dotted
 from keylint.screen_tables import last_name as _last
@@ -238,6 +240,7 @@ class _Screen:
         self._reads: set[Var] | None = None  # while set, eval() records every variable it reads
         self.walk_depth = 0  # the deepest step of _collect's walk (the module is 1)
         self._text: str | None = None
+        self._lines: list[str] | None = None  # the text's lines (with their breaks), split when needed
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None, low: str | None = None) -> frozenset[str] | None:
@@ -658,8 +661,30 @@ class _Screen:
         self.loose_scopes.add(scope)  # `except E as name`, `case Point(x=name)`: bindings not recorded
 
     def _on_subscript(self, node: ast.Subscript, scope: int, fn: int, in_class: bool) -> None:
-        self.table_uses.append((node.value, node.slice, scope, isinstance(node.ctx, ast.Store), True))
-        self._mapping_use(node.value, node.slice, write=isinstance(node.ctx, ast.Store))
+        key = self._subscript_key(node.slice)
+        if key is None:
+            return  # keyflow's subscript sinks take one index: not `m[a, b]` (two elements in libcst), not `m[i:j]`
+        self.table_uses.append((node.value, key, scope, isinstance(node.ctx, ast.Store), True))
+        self._mapping_use(node.value, key, write=isinstance(node.ctx, ast.Store))
+
+    def _subscript_key(self, index: ast.expr) -> ast.expr | None:
+        """The key libcst sees in `m[index]`: None for a slice or several elements; `a` for `m[a,]`."""
+        kind = type(index)
+        if kind is ast.Slice:
+            return None
+        if kind is not ast.Tuple or self._text is None:
+            return index
+        # `ast` makes `m[a, b]` and `m[(a, b)]` one Tuple; only the unparenthesised one is several
+        # elements in libcst. A tuple whose text opens with `(` may be either (`m[(a), b]`): kept.
+        if self._lines is None:
+            self._lines = _LINES.findall(self._text)
+        line = self._lines[index.lineno - 1] if index.lineno <= len(self._lines) else ""
+        if line.encode()[index.col_offset:index.col_offset + 1] in (b"(", b""):
+            return index
+        elements = index.elts  # type: ignore[attr-defined]
+        if len(elements) == 1 and type(elements[0]) is not ast.Starred:
+            return elements[0]  # type: ignore[no-any-return]
+        return None if len(elements) > 1 else index
 
     def _on_compare(self, node: ast.Compare, scope: int, fn: int, in_class: bool) -> None:
         operands = [node.left, *node.comparators]
@@ -970,7 +995,8 @@ class _Screen:
             return False
         if "%" not in spec.value or _FINE_DIRECTIVES.search(spec.value) or self._text is None:
             return False
-        return _one_string_token(ast.get_source_segment(self._text, spec))
+        segment = ast.get_source_segment(self._text, spec)
+        return segment is not None and one_string_token(segment)
 
     def _per_call(self, node: ast.Call, quals: set[str], scope: int) -> int:
         """KL601's sources as its rule takes them: fresh values only made inside a function (once at
@@ -1264,22 +1290,6 @@ _CLOCK_NAMES = frozenset(
 
 # keyflow.timeflow's `_FINE_DIRECTIVES`: a strftime format without these is a bucket (tests check it)
 _FINE_DIRECTIVES = re.compile(r"%[SfXTcsNR]|%-?[SfX]")
-
-
-def _one_string_token(segment: str | None) -> bool:
-    """The source of a str constant is one string token (libcst's SimpleString, whose value KL201
-    reads), not an implicit concatenation (`"%Y" "%M"`, a ConcatenatedString it does not)."""
-    import io
-    import tokenize
-
-    if segment is None:
-        return False
-    skip = {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT}
-    try:
-        tokens = [tok for tok in tokenize.generate_tokens(io.StringIO(segment).readline) if tok.type not in skip]
-    except (tokenize.TokenError, SyntaxError):
-        return False
-    return len(tokens) == 1 and tokens[0].type == tokenize.STRING
 
 
 def _inner_nodes(root: ast.AST) -> Iterator[ast.AST]:

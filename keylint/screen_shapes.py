@@ -18,7 +18,7 @@ from itertools import product
 
 from keylint.screen_tables import dotted as _dotted
 
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # lines as `ast` counts them, breaks kept
 
 Shape = tuple[str, str, tuple["Shape", ...]]
 Shapes = frozenset[Shape] | None  # None: any shape at all
@@ -128,7 +128,7 @@ class ShapeFinder:
         if getattr(node, "end_lineno", None) is None or getattr(node, "end_col_offset", None) is None:
             return ast.get_source_segment(self.text, node)
         if self._lines is None:
-            self._lines = _LINES.findall(self.text)  # as ast's `_splitlines_no_ff`: \r\n, \r, \n only
+            self._lines = LINES.findall(self.text)  # as ast's `_splitlines_no_ff`: \r\n, \r, \n only
         lines = self._lines
         first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[operator]
         start, end = node.col_offset, node.end_col_offset
@@ -162,7 +162,7 @@ class ShapeFinder:
         if isinstance(expr, ast.Constant):
             if isinstance(expr.value, str):  # "a" "b" is one Constant in `ast`, a concatenation in libcst
                 segment = self.segment(expr)
-                if segment is not None and _one_string_token(segment):
+                if segment is not None and one_string_token(segment):
                     return frozenset({("lit", expr.value, ())})
                 return frozenset({("lit", expr.value, ()), ("text", expr.value, ())})
             if isinstance(expr.value, bytes):
@@ -373,7 +373,7 @@ def _has_lit(shape: Shape) -> bool:
     return shape[0] == "lit" or any(_has_lit(part) for part in shape[2])
 
 
-def _one_string_token(segment: str) -> bool:
+def one_string_token(segment: str) -> bool:
     """The source of a string constant is one literal (libcst's SimpleString), not several."""
     try:
         found = [t for t in tokenize.generate_tokens(io.StringIO(segment).readline) if t.type == tokenize.STRING]

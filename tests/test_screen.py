@@ -285,6 +285,11 @@ def test_tables_cover_keyflow_and_rules() -> None:
         # KL201: `time.strftime` with a date-only literal format, or formatting a given time, is a bucket
         "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%Z', time.gmtime())] = 1\n",
         "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%Y-%m-%d')] = 1\n",
+        # keyflow's subscript sinks take one index: `m[a, b]` is two elements in libcst, `m[i:j]` a slice
+        "import time\n_m = {}\n\ndef f(v):\n    _m[str(time.time()), v] = 1\n",
+        "import time\n\ndef f(s):\n    return s[int(time.time()):]\n",
+        "class Places:\n    def __init__(self):\n        self.by_place = {}\n\n    def add(self, file, line):\n"
+        "        self.by_place[file, line] = self\n\n    def drop(self, file):\n        self.by_place.pop(file, None)\n",
         # KL401: a salted hash as the key of an in-process table (no persistent client could be here)
         "_m = {}\n\ndef f(text, v):\n    _m[hash(text)] = v\n    results = set()\n    results.add(hash(text))\n"
         "    return hash(text) in _m\n",
@@ -360,6 +365,14 @@ def test_sinks_keyflow_never_reports_are_screened_out(source: str) -> None:
         # a lookup on a persistent store (a constructor, a name hint) reports an id
         "import shelve\n_db = shelve.open('x')\n\ndef f(obj):\n    return _db[str(id(obj))]\n",
         "import time\n\ndef f(redis_store, obj):\n    return redis_store[str(id(obj))]\n",
+        # one index that is a tuple, parenthesised however, or one element with a trailing comma
+        "import time\n_m = {}\n\ndef f(v):\n    _m[(str(time.time()), v)] = 1\n",
+        "import time\n_m = {}\n\ndef f(v):\n    _m[str(time.time()),] = 1\n",
+        "import time\n_m = {}\n\ndef f(v):\n    _m[ (str(time.time()), v) ] = 1\n",
+        "import time\n_m = {}\n\ndef f(v):\n    _m[(\n        str(time.time()), v)] = 1\n",
+        "import time\n_m = {}\n\ndef f(v):\n    _m['é', (str(time.time()), v)] = 1\n    _m[('é', str(time.time()))] = 1\n",
+        "class Places:\n    def __init__(self):\n        self.by_place = {}\n\n    def add(self, file, line):\n"
+        "        self.by_place[(file, line)] = self\n\n    def drop(self, file):\n        self.by_place.pop(file, None)\n",
         # KL201: a strftime format finer than a minute; one libcst does not read as a literal (an
         # implicit concatenation), so no bucket
         "import time\n_m = {}\n\ndef f():\n    _m[time.strftime('%S', time.gmtime())] = 1\n",

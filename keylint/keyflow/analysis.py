@@ -38,9 +38,16 @@ class ModuleAnalysis:
         self._steps: dict[int, list[Step]] = {}
         self._calls_by_name: dict[str, list[tuple[cst.Call, Where]]] | None = None
         self._sanitizers = frozenset(settings.sanitizers)
-        from keylint.keyflow.sinks import build_sinks
+        self._sinks: list[Sink] | None = None
 
-        self.sinks: list[Sink] = build_sinks(self)
+    @property
+    def sinks(self) -> list[Sink]:
+        """Every key use in the module, found when a rule first asks (KL701 alone never does)."""
+        if self._sinks is None:
+            from keylint.keyflow.sinks import build_sinks
+
+            self._sinks = build_sinks(self)
+        return self._sinks
 
     # ---- provenance -------------------------------------------------------------------------------
     def provenance(self, sink: Sink) -> Step:
