@@ -1,8 +1,9 @@
 """Process workers over files: chunks of files checked in a pool, results in submission order.
 
-Files go to the workers as bytes (read and hashed once, by the parent, for the cache) in chunks, so
-small files do not pay one round trip each. Workers are forked where the platform allows it, so they
-start with keylint already imported and import libcst only when a file passes the screen.
+Files go to the workers as paths in chunks, so small files do not pay one round trip each; a worker
+reads each file and, for the result cache, hashes the very bytes it checked (the parent never holds
+file contents). Workers are forked where the platform allows it, so they start with keylint
+already imported and import libcst only when a file passes the screen.
 
 A worker that dies (libcst has segfaulted on pathological input) breaks the pool: the chunks that
 had not finished are re-run one file per process, so only the file that kills its process is lost,
