@@ -128,7 +128,7 @@ class Suppressions:
     def __init__(self, text: str) -> None:
         self._by_line: dict[int, list[Directive]] = {}
         for comment in comment_tokens(text):
-            lowered = comment.text.lower()
+            lowered = _lowered(comment.text, None)
             if "keylint" in lowered or "noqa" in lowered:
                 directives = directives_in(comment)
                 if directives:
