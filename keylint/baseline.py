@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from keylint.atomic import replace_file
 from keylint.diagnostics import Diagnostic
 from keylint.report import ReportContext, SourceLines
 
@@ -78,18 +78,13 @@ def write(path: str, diagnostics: Sequence[Diagnostic], context: ReportContext) 
     target = os.path.abspath(path)
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".keylint-baseline-", suffix=".tmp", dir=folder)
-    try:
+
+    def fill(fd: int, temp: str) -> None:
         # A file name that is not UTF-8 holds lone surrogates: written as JSON's own `\udcXX` escape.
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
             out.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    replace_file(target, ".keylint-baseline-", fill)
     return sum(1 for d in diagnostics if d.code not in NEVER_BASELINED)
 
 

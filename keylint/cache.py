@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from functools import lru_cache
 
 from keylint._version import __version__
+from keylint.atomic import replace_file
 from keylint.diagnostics import ChainStep, Diagnostic, Edit, Fix, Position
 from keylint.settings import Settings
 
@@ -32,6 +32,7 @@ MAX_AGE_DAYS = 30
 MAX_BYTES = 256 * 1024 * 1024
 DAY = 24 * 3600
 _PRUNE_MARK = "last-prune"
+_TEMP_PREFIX = ".tmp-"  # an entry or .gitignore being written (prune removes strays after an hour)
 
 
 @lru_cache(maxsize=1)
@@ -111,14 +112,7 @@ class ResultCache:
             if not os.path.isdir(folder):
                 self._create_root()
                 os.makedirs(folder, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                os.replace(temp, entry)
-            except BaseException:
-                _remove(temp)
-                raise
+            replace_file(entry, _TEMP_PREFIX, lambda fd, temp: _write_and_close(fd, payload))
         except OSError:
             self._usable = False  # read-only or full disk: run on without the cache
 
@@ -126,11 +120,12 @@ class ResultCache:
         os.makedirs(self.folder, exist_ok=True)
         ignore = os.path.join(self.folder, ".gitignore")
         if not os.path.exists(ignore):
-            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
-            with os.fdopen(fd, "w") as handle:
-                handle.write("# Created by keylint: the result cache, safe to delete.\n*\n")
-            os.chmod(temp, 0o644)
-            os.replace(temp, ignore)
+
+            def fill(fd: int, temp: str) -> None:
+                _write_and_close(fd, b"# Created by keylint: the result cache, safe to delete.\n*\n")
+                os.chmod(temp, 0o644)
+
+            replace_file(ignore, _TEMP_PREFIX, fill)
 
     # ---- pruning --------------------------------------------------------------------------------
     def prune_if_due(self, now: float | None = None) -> int:
@@ -161,7 +156,7 @@ class ResultCache:
         kept: list[tuple[float, int, str]] = []
         for path, info in _walk(self.entries):
             name = os.path.basename(path)
-            stale_temp = name.startswith(".tmp-") and now - info.st_mtime > 3600
+            stale_temp = name.startswith(_TEMP_PREFIX) and now - info.st_mtime > 3600
             if stale_temp or now - info.st_mtime > max_age_days * DAY:
                 removed += _remove(path)
             elif name.endswith(".json"):
@@ -191,6 +186,11 @@ def _walk(folder: str) -> Iterator[tuple[str, os.stat_result]]:
                     continue
         except OSError:
             continue
+
+
+def _write_and_close(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
 
 
 def _remove(path: str) -> int:

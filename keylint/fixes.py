@@ -13,12 +13,12 @@ import difflib
 import io
 import os
 import re
-import tempfile
 import tokenize
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from keylint.atomic import replace_file
 from keylint.diagnostics import Diagnostic, Edit, Fix
 from keylint.settings import Settings
 
@@ -161,30 +161,24 @@ def write_atomic(path: str, data: bytes, expected_old: bytes) -> None:
     """Replace `path` with `data` through a temp file in the same folder, keeping the mode.
     Refuses when the file changed since it was read (another process, an editor)."""
     target = os.path.realpath(path)  # a symlink stays a symlink; its target gets the new text
-    folder = os.path.dirname(target)
     info = os.stat(target)
     with open(target, "rb") as handle:
         if handle.read() != expected_old:
             raise WriteError("the file changed while keylint was fixing it; not written")
-    fd, tmp = tempfile.mkstemp(prefix=".keylint-fix-", suffix=".tmp", dir=folder)
-    try:
+
+    def fill(fd: int, temp: str) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, info.st_mode & 0o7777)
+        os.chmod(temp, info.st_mode & 0o7777)
         if hasattr(os, "chown"):
             try:
-                os.chown(tmp, info.st_uid, info.st_gid)
+                os.chown(temp, info.st_uid, info.st_gid)
             except OSError:
                 pass  # not permitted as a normal user; the file is ours then anyway
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    replace_file(target, ".keylint-fix-", fill)
 
 
 @dataclass

@@ -174,3 +174,58 @@ def test_processes_fixing_and_caching_one_tree_at_once(
     assert cached.returncode == uncached.returncode == 1
     assert json.loads(cached.stdout) == json.loads(uncached.stdout)
     assert {d["code"] for d in json.loads(cached.stdout)} == {"KL201"}
+
+
+def test_an_interrupt_right_after_the_temp_file_is_made_removes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The moment `tempfile.mkstemp` left open: the file exists, its name not yet bound by the caller."""
+    from keylint import atomic
+    from keylint.fixes import write_atomic
+
+    target = tmp_path / "mod.py"
+    target.write_text(BEFORE)
+    real_open = os.open
+
+    def open_then_interrupt(path: str, flags: int, mode: int = 0o777) -> int:
+        real_open(path, flags, mode)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(str(target), AFTER.encode(), BEFORE.encode())
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["mod.py"] and target.read_text() == BEFORE
+
+
+def test_an_interrupt_while_the_temp_file_is_written_removes_it(tmp_path: Path) -> None:
+    from keylint.atomic import replace_file
+
+    target = tmp_path / "baseline.json"
+    target.write_text("old\n")
+
+    def fill(fd: int, temp: str) -> None:
+        os.write(fd, b"half")
+        os.close(fd)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        replace_file(str(target), ".keylint-baseline-", fill)
+    assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"] and target.read_text() == "old\n"
+
+
+def test_a_temp_name_taken_by_another_file_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keylint import atomic
+
+    target = tmp_path / "mod.py"
+    target.write_text(BEFORE)
+    taken = tmp_path / f"{TEMP_PREFIX}{os.getpid()}-aaaa.tmp"
+    taken.write_text("a crashed run's temp file")
+    names = iter(["aaaa", "bbbb"])
+    monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: next(names))
+
+    def fill(fd: int, temp: str) -> None:
+        with os.fdopen(fd, "w") as out:
+            out.write(AFTER)
+
+    atomic.replace_file(str(target), TEMP_PREFIX, fill)
+    assert target.read_text() == AFTER and taken.read_text() == "a crashed run's temp file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mod.py", taken.name])
