@@ -24,11 +24,16 @@ DONE = "done"
 
 class Writer(threading.Thread):
     """Writes values 0..count-1 to prefix+str(i % 100), one put each, retrying any failure
-    (a retried put may land twice; the watcher check accounts for that); then writes DONE."""
+    (a retried put may land twice; the watcher check accounts for that); then writes DONE.
+    With `pause_at`, it stops after that many values until `resume` is set: a fault scenario can
+    look at the watch while it still waits for events (on a fast machine the whole run could
+    otherwise end, and the watch close, before the test looks)."""
 
-    def __init__(self, endpoints: list[str], prefix: str, count: int) -> None:
+    def __init__(self, endpoints: list[str], prefix: str, count: int, pause_at: int | None = None) -> None:
         super().__init__(name="writer", daemon=True)
         self.endpoints, self.prefix, self.count = endpoints, prefix, count
+        self.pause_at = pause_at
+        self.resume = threading.Event()
         self.written = 0
         self.failures = 0
         self.slowest = 0.0  # the longest put, retries included (the client retries within its timeout)
@@ -51,6 +56,8 @@ class Writer(threading.Thread):
         try:
             with Client(self.endpoints, timeout=2.0) as c:
                 for i in range(self.count):
+                    if i == self.pause_at:
+                        self.resume.wait(120)
                     self.put(c, f"{self.prefix}{i % 100}", str(i))
                     self.written = i + 1
                 self.put(c, self.prefix + DONE, DONE)
@@ -167,17 +174,20 @@ def test_connected_cluster_member_stopped_and_restarted(etcd_cluster: EtcdCluste
             watcher.start()
             assert wait_until(lambda: any(m.watch_streams() > 0 for m in etcd_cluster.members), 10)
             connected = next(m for m in etcd_cluster.members if m.watch_streams() > 0)
-            writer = Writer([m.endpoint for m in etcd_cluster.members if m is not connected], prefix, count)
+            writer = Writer([m.endpoint for m in etcd_cluster.members if m is not connected], prefix, count,
+                            pause_at=3 * count // 5)
             writer.start()
             try:
                 assert wait_until(lambda: writer.written >= count // 5, 60)
                 stop_connected()
                 assert wait_until(lambda: writer.written >= 3 * count // 5, 60)
-                restart_it()
+                restart_it()  # the writer waits there: the watch is still open, on another member
+                writer.resume.set()
                 writer.join(timeout=120)
                 watcher.join(timeout=60)
             finally:
                 writer.stop_at = 0.0
+                writer.resume.set()
             assert writer.error is None, writer.error
             assert not watcher.is_alive(), f"watch stalled after {len(events)} events"
         return events, start
@@ -350,19 +360,22 @@ def test_async_connected_cluster_member_stopped_and_restarted(etcd_cluster: Etcd
             await wait_for(lambda: len(streams_on(members)) == 1, 10)
             [connected] = await asyncio.to_thread(streams_on, members)
             others = [m for m in members if m is not connected]
-            writer = Writer([m.endpoint for m in others], prefix, count)
+            writer = Writer([m.endpoint for m in others], prefix, count, pause_at=3 * count // 5)
             writer.start()
             try:
                 await wait_for(lambda: writer.written >= count // 5, 60)
                 await asyncio.to_thread(connected.stop)
                 await asyncio.sleep(1.0)  # down for a while: the client must move to another member
                 await wait_for(lambda: writer.written >= 3 * count // 5, 60)
+                # the writer waits there: the watch is still open, so it must be on another member
                 await wait_for(lambda: len(streams_on(others)) == 1, 20)
                 await asyncio.to_thread(connected.start)
+                writer.resume.set()
                 await asyncio.wait_for(task, 120)
                 await asyncio.to_thread(writer.join, 60)
             finally:
                 writer.stop_at = 0.0
+                writer.resume.set()
             assert writer.error is None, writer.error
             assert c.watcher_count() == 0
         return events, start
