@@ -28,8 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from keylint.screen_owners import TableOwners
-from keylint.screen_shapes import LINES as _LINES
-from keylint.screen_shapes import one_string_token
+from keylint.screen_shapes import Segments, ShapeFinder, could_mismatch, one_string_token
 from keylint.screen_tables import client_possible, glob_regex, name_patterns, tables
 from keylint.screen_tables import dotted as _dotted
 from keylint.screen_tables import last_name as _last
@@ -239,13 +238,12 @@ class _Screen:
         self._name_memo: dict[str, int] = {}
         self._reads: set[Var] | None = None  # while set, eval() records every variable it reads
         self.walk_depth = 0  # the deepest step of _collect's walk (the module is 1)
-        self._text: str | None = None
-        self._lines: list[str] | None = None  # the text's lines (with their breaks), split when needed
+        self._source: Segments | None = None  # the module's text, when the caller gave it
 
     # ---- collection ---------------------------------------------------------------------------
     def run(self, tree: ast.Module, text: str | None = None, low: str | None = None) -> frozenset[str] | None:
         """`low`: `text.lower()`, when the caller has it."""
-        self._text = text
+        self._source = Segments(text) if text is not None else None
         if low is None and text is not None:
             low = text.lower()
         self.client_module = low is None or client_possible(low, lowered=True)
@@ -269,7 +267,7 @@ class _Screen:
         found: set[str] = set()
         if self.method_cache and "KL701" in self.codes:
             found.add("KL701")
-        if "KL801" in self.codes and self._mismatch_possible(text):
+        if "KL801" in self.codes and self._mismatch_possible():
             found.add("KL801")
         for node, scope, name in self.call_nodes:
             if name in self.cached_functions:
@@ -672,13 +670,12 @@ class _Screen:
         kind = type(index)
         if kind is ast.Slice:
             return None
-        if kind is not ast.Tuple or self._text is None:
+        if kind is not ast.Tuple or self._source is None:
             return index
         # `ast` makes `m[a, b]` and `m[(a, b)]` one Tuple; only the unparenthesised one is several
         # elements in libcst. A tuple whose text opens with `(` may be either (`m[(a), b]`): kept.
-        if self._lines is None:
-            self._lines = _LINES.findall(self._text)
-        line = self._lines[index.lineno - 1] if index.lineno <= len(self._lines) else ""
+        lines = self._source.lines
+        line = lines[index.lineno - 1] if index.lineno <= len(lines) else ""
         if line.encode()[index.col_offset:index.col_offset + 1] in (b"(", b""):
             return index
         elements = index.elts  # type: ignore[attr-defined]
@@ -993,9 +990,9 @@ class _Screen:
         spec = node.args[0] if node.args else None
         if not (isinstance(spec, ast.Constant) and isinstance(spec.value, str)):
             return False
-        if "%" not in spec.value or _FINE_DIRECTIVES.search(spec.value) or self._text is None:
+        if "%" not in spec.value or _FINE_DIRECTIVES.search(spec.value) or self._source is None:
             return False
-        segment = ast.get_source_segment(self._text, spec)
+        segment = self._source.segment(spec)
         return segment is not None and one_string_token(segment)
 
     def _per_call(self, node: ast.Call, quals: set[str], scope: int) -> int:
@@ -1219,7 +1216,7 @@ class _Screen:
         return result
 
     # ---- KL801: one mapping written under a built key and read or deleted by a related one ----
-    def _mismatch_possible(self, text: str | None) -> bool:
+    def _mismatch_possible(self) -> bool:
         """KL801 needs a module global or `self.x` mapping written under a built key (a template, a
         tuple, a normalised value) and read or deleted under a key of a mismatching shape."""
         module_names = {var[1] for var, _, _ in self.equations if isinstance(var, tuple) and var[0] == MODULE}
@@ -1233,11 +1230,9 @@ class _Screen:
                 candidates.append((writes, reads))
         if not candidates:
             return False
-        if text is None:
+        if self._source is None:
             return True
-        from keylint.screen_shapes import ShapeFinder, could_mismatch
-
-        finder = ShapeFinder(text, self.values, self.params, self.first_param, self._chain, self.globals,
+        finder = ShapeFinder(self._source, self.values, self.params, self.first_param, self._chain, self.globals,
                              self.functions, self.scope_returns, self.defaults, self.aliases)
         return any(could_mismatch(finder, writes, reads) for writes, reads in candidates)
 

@@ -18,7 +18,7 @@ from itertools import product
 
 from keylint.screen_tables import dotted as _dotted
 
-LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # lines as `ast` counts them, breaks kept
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 Shape = tuple[str, str, tuple["Shape", ...]]
 Shapes = frozenset[Shape] | None  # None: any shape at all
@@ -94,21 +94,46 @@ def _flatten_concat(parts: Iterable[Shape]) -> Shape:
 Env = dict[str, Shapes]
 
 
+class Segments:
+    """The source text of `ast` nodes, the module split into lines once (`ast.get_source_segment`
+    splits it on every call, a character at a time)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        """The module's lines, breaks kept, as `ast` counts them (its `_splitlines_no_ff`: \r\n, \r, \n)."""
+        if self._lines is None:
+            self._lines = _LINES.findall(self.text)
+        return self._lines
+
+    def segment(self, node: ast.expr) -> str | None:
+        if getattr(node, "end_lineno", None) is None or getattr(node, "end_col_offset", None) is None:
+            return ast.get_source_segment(self.text, node)
+        lines = self.lines
+        first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[operator]
+        start, end = node.col_offset, node.end_col_offset
+        if first == last:
+            return lines[first].encode()[start:end].decode()
+        return "".join([lines[first].encode()[start:].decode(), *lines[first + 1:last], lines[last].encode()[:end].decode()])
+
+
 class ShapeFinder:
     """Possible shapes of key expressions in one module, resolving names by scope as keyflow does.
 
-    `scope_values[(scope, name)]`: expressions bound to a name in a scope (assignments, loop targets);
+    `source`: the module's text; `scope_values[(scope, name)]`: expressions bound to a name in a scope (assignments, loop targets);
     `params[scope]`: a function's parameters in order; `self_params[scope]`: a method's `self`;
     `chain(scope)`: the scopes a name read there may come from; `global_names[scope]`: `global` names;
     `functions[name]`: scopes of the functions so named; `returns[scope]`: their returned expressions;
     `defaults[(scope, name)]`: default values; `aliases`: import-bound names."""
 
-    def __init__(self, text: str, scope_values: dict[tuple[int, str], list[ast.expr]], params: dict[int, list[str]],
+    def __init__(self, source: Segments, scope_values: dict[tuple[int, str], list[ast.expr]], params: dict[int, list[str]],
                  self_params: dict[int, str], chain: object, global_names: dict[int, set[str]],
                  functions: dict[str, list[int]], returns: dict[int, list[ast.expr]],
                  defaults: dict[tuple[int, str], tuple[ast.expr, int]], aliases: dict[str, set[str]]) -> None:
-        self.text = text
-        self._lines: list[str] | None = None
+        self.source = source
         self.scope_values = scope_values
         self.params = params
         self.self_params = self_params
@@ -121,20 +146,6 @@ class ShapeFinder:
         self._memo: dict[tuple[int, int], Shapes] = {}
         self._names: dict[tuple[int, str], Shapes] = {}
         self._active: set[object] = set()
-
-    def segment(self, node: ast.expr) -> str | None:
-        """`ast.get_source_segment`, with the module split into lines once (it splits on every
-        call, a character at a time)."""
-        if getattr(node, "end_lineno", None) is None or getattr(node, "end_col_offset", None) is None:
-            return ast.get_source_segment(self.text, node)
-        if self._lines is None:
-            self._lines = LINES.findall(self.text)  # as ast's `_splitlines_no_ff`: \r\n, \r, \n only
-        lines = self._lines
-        first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[operator]
-        start, end = node.col_offset, node.end_col_offset
-        if first == last:
-            return lines[first].encode()[start:end].decode()
-        return "".join([lines[first].encode()[start:].decode(), *lines[first + 1:last], lines[last].encode()[:end].decode()])
 
     def shapes(self, expr: ast.expr, scope: int, env: Env | None = None, depth: int = 0) -> Shapes:
         if depth > 24:
@@ -161,13 +172,13 @@ class ShapeFinder:
             return frozenset({("leaf", expr.attr, ()), OPAQUE})
         if isinstance(expr, ast.Constant):
             if isinstance(expr.value, str):  # "a" "b" is one Constant in `ast`, a concatenation in libcst
-                segment = self.segment(expr)
+                segment = self.source.segment(expr)
                 if segment is not None and one_string_token(segment):
                     return frozenset({("lit", expr.value, ())})
                 return frozenset({("lit", expr.value, ()), ("text", expr.value, ())})
             if isinstance(expr.value, bytes):
                 return frozenset({("lit", repr(expr.value), ())})
-            segment = self.segment(expr)
+            segment = self.source.segment(expr)
             return frozenset({("lit", segment, ())}) if segment is not None else None
         if isinstance(expr, ast.JoinedStr):
             return self._fstring(expr, scope, env, d)
@@ -232,7 +243,7 @@ class ShapeFinder:
         return frozenset(build(tuple(c)) for c in product(*parts))  # type: ignore[arg-type, operator]
 
     def _fstring(self, expr: ast.JoinedStr, scope: int, env: Env | None, d: int) -> Shapes:
-        source = self.segment(expr)
+        source = self.source.segment(expr)
         if source is None or "\\" in source or "{{" in source or "}}" in source:
             return None  # libcst keeps the raw text of the literal parts: not reproducible here
         template = ""

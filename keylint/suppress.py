@@ -128,8 +128,7 @@ class Suppressions:
     def __init__(self, text: str) -> None:
         self._by_line: dict[int, list[Directive]] = {}
         for comment in comment_tokens(text):
-            lowered = _lowered(comment.text, None)
-            if "keylint" in lowered or "noqa" in lowered:
+            if may_hold_directives(comment.text):
                 directives = directives_in(comment)
                 if directives:
                     self._by_line.setdefault(comment.line, []).extend(directives)
