@@ -6,7 +6,11 @@ Benchmark, not a test. Corpus: every `.py` file of the running interpreter's sta
 The timed commands alternate for --rounds rounds; each is run under a small wrapper that reports
 its wall time and the peak RSS of the largest process it waited for (workers included). Besides
 keylint, ruff and Fixit it times `ast.parse` of every file in one process and over one process per
-core (the parse alone, which keylint's screen needs for every file: the floor of its design).
+core (the parse alone, which keylint's screen needs for every file), and two *floors*, over one
+process per core: `ast.parse` of every file plus `libcst.parse_module` of only the files that have
+a finding only libcst can give (the least any linter does that reports syntax errors, as KL001 does,
+and runs its rules on libcst), and the same with one bare walk of every tree (no analysis: the
+cheapest complete walk found), the least an `ast` screen that looks at every node once does.
 keylint's bytecode is written first, as `pip install` writes it.
 
     python bench/lint_speed.py [FOLDER] [--rounds 3] [--no-fixit] [--no-equivalence]
@@ -70,6 +74,56 @@ AST_PARALLEL = textwrap.dedent(  # the parse alone, over as many processes as ke
         chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
         with get_context("fork").Pool(os.cpu_count()) as pool:
             list(pool.imap(parse, chunks))
+    """
+)
+DESIGN_FLOOR = textwrap.dedent(  # the least a linter with libcst rules must do, over keylint's workers
+    """
+    import ast, os, sys
+    from multiprocessing import get_context
+
+    # Fields that can hold nodes, per node class; `ctx` (Load/Store/Del) carries nothing to look at.
+    FIELDS = {c: tuple(f for f in c._fields if f != "ctx")
+              for c in vars(ast).values() if isinstance(c, type) and issubclass(c, ast.AST)}
+    NEEDS_LIBCST = set(open(sys.argv[2]).read().split("\\n")) - {""}
+    WALK = sys.argv[3] == "walk"
+
+    def visit_every_node(tree):  # the cheapest complete walk found (no visitor, no generators)
+        stack = [tree]
+        pop, push, extend = stack.pop, stack.append, stack.extend
+        while stack:
+            node = pop()
+            if node is None or node.__class__ is str:  # Dict keys may be None, Global names str
+                continue
+            for name in FIELDS[node.__class__]:
+                value = getattr(node, name)
+                if value.__class__ is list:
+                    extend(value)
+                elif isinstance(value, ast.AST):
+                    push(value)
+
+    def work(paths):
+        for p in paths:
+            data = open(p, "rb").read()
+            try:
+                tree = ast.parse(data)
+            except (SyntaxError, ValueError):
+                continue
+            if WALK:
+                visit_every_node(tree)
+            if p in NEEDS_LIBCST:
+                import libcst
+                try:
+                    libcst.parse_module(data)
+                except Exception:
+                    pass
+
+    if __name__ == "__main__":
+        # An ideal schedule: the few long libcst files start first, one per chunk, so no worker
+        # waits for another at the end.
+        files = [f for f in open(sys.argv[1]).read().split("\\n") if f not in NEEDS_LIBCST]
+        chunks = [[f] for f in sorted(NEEDS_LIBCST, key=os.path.getsize, reverse=True)] + [files[i : i + 16] for i in range(0, len(files), 16)]
+        with get_context("fork").Pool(os.cpu_count()) as pool:
+            list(pool.imap(work, chunks))
     """
 )
 FIXIT_CONFIG = '[tool.fixit]\nroot = true\ndisable = ["fixit.rules"]\nenable = ["fixit.rules:NoStaticIfCondition"]\n'
@@ -184,6 +238,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ruff = [str(BIN / "ruff"), "check", "--select", "ALL", "--exit-zero", "--quiet", "--output-format", "concise"]
         ruff_cache = str(work / "ruff_cache")
         subprocess.run([*ruff, "--cache-dir", ruff_cache, *files], cwd=corpus, capture_output=True)  # fill
+        # The files any libcst-rules linter must give libcst: those with a rule's finding, or valid
+        # Python that libcst cannot parse (only trying tells). Taken from keylint's own findings.
+        first = subprocess.run([*keylint[:-len(files)], "--no-cache", "--output-format", "json", *files],
+                               cwd=corpus, capture_output=True, text=True)
+        if first.returncode not in (0, 1):
+            raise SystemExit(f"keylint failed on the corpus: {first.stderr[-2000:]}")
+        needs_libcst = sorted({d["path"] for d in json.loads(first.stdout or "[]")
+                               if d["code"] != "KL001" or d["message"].startswith("valid Python that libcst")})
+        needs_listing = work / "needs_libcst.txt"
+        needs_listing.write_text("\n".join(str(corpus / p) for p in needs_libcst))
+        floors = {f"floor: parse, {os.cpu_count()} processes": "none", f"floor: parse + one walk, {os.cpu_count()} processes": "walk"}
+        print(f"floors: ast.parse of every file and libcst.parse_module of the {len(needs_libcst)} file(s) with "
+              "a finding only libcst can give, without and with one bare walk of every tree", flush=True)
         times: dict[str, list[float]] = {}
         rss: dict[str, float] = {}
 
@@ -191,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = measure(command, corpus, ok)
             times.setdefault(name, []).append(result["wall"])
             rss[name] = max(rss.get(name, 0.0), result["rss"])
-            print(f"  {name:<28} {result['wall']:7.2f} s  {result['rss'] / 2**20:6.0f} MB", flush=True)
+            print(f"  {name:<38} {result['wall']:7.2f} s  {result['rss'] / 2**20:6.0f} MB", flush=True)
 
         for round_ in range(1, args.rounds + 1):
             print(f"round {round_}", flush=True)
@@ -202,8 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             record(f"keylint {args.touch:.0%} touched", [*keylint, "--cache-dir", cache])
             record("ruff ALL --no-cache", [*ruff, "--no-cache", *files])
             record("ruff ALL warm", [*ruff, "--cache-dir", ruff_cache, *files])
-            record("ast.parse, 1 process", [PY, "-c", AST_ONLY, str(listing)])
-            record(f"ast.parse, {os.cpu_count()} processes", [PY, "-c", AST_PARALLEL, str(listing)])
+            # The helper scripts exit 0 (1 would be an exception, and a broken timing)
+            record("ast.parse, 1 process", [PY, "-c", AST_ONLY, str(listing)], ok=(0,))
+            record(f"ast.parse, {os.cpu_count()} processes", [PY, "-c", AST_PARALLEL, str(listing)], ok=(0,))
+            for floor_name, walk in floors.items():
+                record(floor_name, [PY, "-c", DESIGN_FLOOR, str(listing), str(needs_listing), walk], ok=(0,))
         if not args.no_fixit:
             print("fixit, one rule (NoStaticIfCondition), once", flush=True)
             try:
@@ -240,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             (f"ast.parse {os.cpu_count()} processes / ruff ALL --no-cache (the parse alone)",
              med[f"ast.parse, {os.cpu_count()} processes"] / ruff_cold, "-", None),
             ("keylint warm / ruff ALL warm", med["keylint warm"] / med["ruff ALL warm"], "-", None),
+            *((f"{name} / ruff ALL --no-cache", med[name] / ruff_cold, "-", None) for name in floors),
         ]
         if "fixit 1 rule" in med:
             speedup = med["fixit 1 rule"] / cold
@@ -248,6 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdict = "" if met is None else (" (met)" if met else " (MISSED)")
             print(f"| {name} | {value:.2f} | {target}{verdict} |")
         print(f"| peak RSS of the largest keylint process | {peak:.0f} MB | <= 300{' (met)' if peak <= 300 else ' (MISSED)'} |")
+        parse_floor, walk_floor = (med[name] for name in floors)
+        budget = 2 * ruff_cold - parse_floor
+        print(f"\nWithin 2 x ruff, what the floor leaves for all analysis, start-up and output: {budget:.2f} s wall "
+              f"({budget / len(files) * 1000:.2f} ms per file); one bare walk of every tree costs "
+              f"{walk_floor - parse_floor:.2f} s wall.")
+        if walk_floor > 2 * ruff_cold:
+            print("No linter that parses every file (KL001 reports syntax errors), runs its rules on libcst, and looks "
+                  "at every node once can be within 2 x ruff on this machine and corpus.")
 
         if not args.no_equivalence:
             print("\nfindings check: fast path (screen, workers, warm cache) vs --jobs 1 --no-cache full path (screen off)",
