@@ -56,27 +56,9 @@ AST_ONLY = textwrap.dedent(  # a file that does not parse must not end the run (
             pass
     """
 )
-# `enable` alone adds to Fixit's default rules: disable the package, then enable the one rule
-AST_PARALLEL = textwrap.dedent(  # the parse alone, over as many processes as keylint's workers
-    """
-    import ast, os, sys
-    from multiprocessing import get_context
-
-    def parse(paths):
-        for p in paths:
-            try:
-                ast.parse(open(p, "rb").read())
-            except (SyntaxError, ValueError):
-                pass
-
-    if __name__ == "__main__":
-        files = open(sys.argv[1]).read().split("\\n")
-        chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
-        with get_context("fork").Pool(os.cpu_count()) as pool:
-            list(pool.imap(parse, chunks))
-    """
-)
-DESIGN_FLOOR = textwrap.dedent(  # the least a linter with libcst rules must do, over keylint's workers
+# `ast.parse` of every file over as many processes as keylint's workers; with a listing of files
+# for libcst and `walk`, also the floors (the least a linter with libcst rules must do)
+PARALLEL_PARSE = textwrap.dedent(
     """
     import ast, os, sys
     from multiprocessing import get_context
@@ -126,6 +108,7 @@ DESIGN_FLOOR = textwrap.dedent(  # the least a linter with libcst rules must do,
             list(pool.imap(work, chunks))
     """
 )
+# `enable` alone adds to Fixit's default rules: disable the package, then enable the one rule
 FIXIT_CONFIG = '[tool.fixit]\nroot = true\ndisable = ["fixit.rules"]\nenable = ["fixit.rules:NoStaticIfCondition"]\n'
 ONE_FILE = "import time\n_seen = {}\n\ndef mark(x):\n    _seen[str(time.time())] = x\n"
 
@@ -248,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                if d["code"] != "KL001" or d["message"].startswith("valid Python that libcst")})
         needs_listing = work / "needs_libcst.txt"
         needs_listing.write_text("\n".join(str(corpus / p) for p in needs_libcst))
+        no_listing = work / "no_files.txt"  # the bare parallel parse: libcst on no file
+        no_listing.write_text("")
         floors = {f"floor: parse, {os.cpu_count()} processes": "none", f"floor: parse + one walk, {os.cpu_count()} processes": "walk"}
         print(f"floors: ast.parse of every file and libcst.parse_module of the {len(needs_libcst)} file(s) with "
               "a finding only libcst can give, without and with one bare walk of every tree", flush=True)
@@ -271,9 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             record("ruff ALL warm", [*ruff, "--cache-dir", ruff_cache, *files])
             # The helper scripts exit 0 (1 would be an exception, and a broken timing)
             record("ast.parse, 1 process", [PY, "-c", AST_ONLY, str(listing)], ok=(0,))
-            record(f"ast.parse, {os.cpu_count()} processes", [PY, "-c", AST_PARALLEL, str(listing)], ok=(0,))
+            record(f"ast.parse, {os.cpu_count()} processes",
+                   [PY, "-c", PARALLEL_PARSE, str(listing), str(no_listing), "none"], ok=(0,))
             for floor_name, walk in floors.items():
-                record(floor_name, [PY, "-c", DESIGN_FLOOR, str(listing), str(needs_listing), walk], ok=(0,))
+                record(floor_name, [PY, "-c", PARALLEL_PARSE, str(listing), str(needs_listing), walk], ok=(0,))
         if not args.no_fixit:
             print("fixit, one rule (NoStaticIfCondition), once", flush=True)
             try:
